@@ -1,0 +1,171 @@
+"""The ``captcha-edge`` command: a thin shell over the library.
+
+Exit codes: 0 every input was read, 1 some inputs failed (the others were still processed),
+2 usage errors (bad flags, a model that cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import click
+
+from ._version import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+MODEL_HELP = "Shipped model name (see 'captcha-edge info --list') or a .tflite path; default: the shipped default."
+model_option = click.option("--model", "-m", default="default", show_default=True, metavar="NAME|FILE", help=MODEL_HELP)
+threads_option = click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
+interpreter_option = click.option(
+    "--interpreter",
+    type=click.Choice(["ai_edge_litert", "tflite_runtime"]),
+    default=None,
+    help="Force an interpreter package (default: ai_edge_litert, else tflite_runtime).",
+)
+
+
+def fail_usage(message: str) -> None:
+    click.echo(f"captcha-edge: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def open_recognizer(model: str, threads: int, interpreter: str | None):
+    from .errors import CaptchaEdgeError
+    from .recognizer import Recognizer
+
+    try:
+        return Recognizer.from_file(model, threads=threads, interpreter=interpreter)
+    except CaptchaEdgeError as exc:
+        fail_usage(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="captcha-edge")
+def main() -> None:
+    """Read text CAPTCHAs with a TFLite model on a small device.
+
+    \b
+    Examples:
+      captcha-edge predict captcha.png
+      captcha-edge predict --format jsonl images/ > results.jsonl
+      captcha-edge info
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@model_option
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default="text", show_default=True,
+              help="text: 'path<TAB>text<TAB>confidence' (errors on stderr); jsonl: one JSON object per input; csv.")
+@threads_option
+@interpreter_option
+def predict(paths: tuple[str, ...], model: str, fmt: str, threads: int, interpreter: str | None) -> None:
+    """Recognise the text in each image PATH (a file, or a directory of images, read in sorted order).
+
+    Every input gets one result line; an input that cannot be read gets an error line and the
+    others still go through. Exit status 1 if any input failed.
+    """
+    from .recognizer import image_paths
+
+    recognizer = open_recognizer(model, threads, interpreter)
+    write = _writer(fmt)
+    failed = 0
+    for arg in paths:
+        files = image_paths(arg)
+        if not files:
+            write(arg, None, "expected image files (.png, .jpg, ...) in this directory, found none")
+            failed += 1
+            continue
+        for result in recognizer.recognize_many(files):
+            write(result.source, result.prediction, result.error)
+            failed += not result.ok
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _writer(fmt: str):
+    out = sys.stdout
+    if fmt == "csv":
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(["path", "text", "confidence", "error"])
+
+        def write(path, pred, error):
+            rows.writerow([path, pred.text if pred else "", f"{pred.confidence:.4f}" if pred else "", error or ""])
+            out.flush()
+
+        return write
+    if fmt == "jsonl":
+
+        def write(path, pred, error):
+            record = {"path": path, "error": error} if pred is None else {
+                "path": path, "text": pred.text, "confidence": round(pred.confidence, 6)}
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+
+        return write
+
+    def write(path, pred, error):
+        shown = path.encode("unicode_escape", "backslashreplace").decode("ascii") if not path.isprintable() else path
+        if pred is None:
+            click.echo(f"{shown}: error: {error}", err=True)
+        else:
+            out.write(f"{shown}\t{pred.text}\t{pred.confidence:.4f}\n")
+            out.flush()
+
+    return write
+
+
+@main.command()
+@model_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--list", "list_models", is_flag=True, help="List the shipped models instead.")
+@interpreter_option
+def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> None:
+    """Show a model's embedded contract (charset, input, quantization, metrics) and its tensors."""
+    from .shipped import DEFAULT_MODEL, shipped_models
+
+    if list_models:
+        models = {name: str(path) for name, path in shipped_models().items()}
+        if fmt == "json":
+            click.echo(json.dumps({"default": DEFAULT_MODEL, "models": models}, indent=2))
+        else:
+            for name, path in models.items():
+                click.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}\t{path}")
+        return
+    recognizer = open_recognizer(model, 1, interpreter)
+    report = _describe(recognizer)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    for key, value in report.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+def _describe(recognizer) -> dict:
+    import numpy as np
+
+    engine, m = recognizer.engine, recognizer.model
+
+    def tensor(t):
+        return {"name": t.name, "shape": list(t.shape), "dtype": np.dtype(t.dtype).name,
+                "scale": t.scale, "zero_point": t.zero_point}
+
+    return {
+        "file": str(m.path),
+        "bytes": len(m.data),
+        "contract": m.contract.to_dict(),
+        "input_tensor": tensor(engine.input),
+        "output_tensor": tensor(engine.output),
+        "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
+    }
+
+
+if __name__ == "__main__":
+    main()

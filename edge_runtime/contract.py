@@ -1,0 +1,135 @@
+"""The model's contract: everything the runtime needs to use a model, stored inside the .tflite file.
+
+It travels as a flatbuffer metadata entry named ``captcha_edge.contract`` holding UTF-8 JSON;
+standard interpreters ignore metadata, so the file still loads everywhere. The runtime reads
+it with :mod:`edge_runtime.flatbuf` and needs no side files or hard-coded constants.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from .errors import ContractError
+from .flatbuf import read_metadata
+
+METADATA_NAME = "captcha_edge.contract"
+FORMAT_VERSION = 1
+KINDS = ("ctc", "multihead")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's input tensor holds: gray pixels resized to height x width, then
+    ``value = pixel * scale + offset`` (pixels 0..255)."""
+
+    height: int
+    width: int
+    channels: int = 1
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+    layout: str = "NHWC"
+    color: str = "gray"
+
+
+@dataclass(frozen=True)
+class Contract:
+    kind: str
+    charset: str
+    input: InputSpec
+    blank_index: int | None = None
+    label_length: int | None = None
+    arch: str = ""
+    quantization: str = "float32"
+    trainer_version: str = ""
+    format_version: int = FORMAT_VERSION
+    metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def num_classes(self) -> int:
+        """Width of the model's class axis: the charset, plus the blank for CTC."""
+        return len(self.charset) + (1 if self.kind == "ctc" else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metrics"] = dict(self.metrics)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Contract":
+        if not isinstance(d, Mapping):
+            raise ContractError(f"expected the contract to be a JSON object, got {type(d).__name__}")
+        try:
+            spec = InputSpec(**d["input"])
+            values = {k: d[k] for k in d if k != "input"}
+            contract = cls(input=spec, **values)
+        except (KeyError, TypeError) as exc:
+            raise ContractError(f"expected contract fields {sorted(_FIELDS)}, got {sorted(d)} ({exc})") from None
+        contract.validate()
+        return contract
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Contract":
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ContractError(f"expected the contract to be UTF-8 JSON, got unparsable text ({exc})") from None
+        return cls.from_dict(data)
+
+    def validate(self) -> None:
+        if self.format_version != FORMAT_VERSION:
+            raise ContractError(
+                f"expected contract format_version {FORMAT_VERSION}, got {self.format_version!r}; upgrade captcha-edge"
+            )
+        if self.kind not in KINDS:
+            raise ContractError(f"expected kind in {KINDS}, got {self.kind!r}")
+        if not isinstance(self.charset, str) or not self.charset:
+            raise ContractError(f"expected a non-empty charset string, got {self.charset!r}")
+        if len(set(self.charset)) != len(self.charset):
+            raise ContractError(f"expected a charset without repeated characters, got {self.charset!r}")
+        if self.kind == "ctc":
+            if not isinstance(self.blank_index, int) or not 0 <= self.blank_index <= len(self.charset):
+                raise ContractError(
+                    f"expected a CTC blank_index in 0..{len(self.charset)}, got {self.blank_index!r}"
+                )
+        elif not isinstance(self.label_length, int) or self.label_length < 1:
+            raise ContractError(f"expected a positive label_length for a multihead model, got {self.label_length!r}")
+        if self.quantization not in QUANTIZATIONS:
+            raise ContractError(f"expected quantization in {QUANTIZATIONS}, got {self.quantization!r}")
+        s = self.input
+        for name in ("height", "width", "channels"):
+            value = getattr(s, name)
+            if not isinstance(value, int) or value < 1:
+                raise ContractError(f"expected input.{name} to be a positive integer, got {value!r}")
+        if s.channels != 1 or s.color != "gray" or s.layout != "NHWC":
+            raise ContractError(
+                f"expected a 1-channel gray NHWC input, got {s.channels} channel(s), {s.color}, {s.layout}"
+            )
+        if not isinstance(s.scale, (int, float)) or s.scale <= 0:
+            raise ContractError(f"expected a positive input.scale, got {s.scale!r}")
+
+    def class_chars(self) -> list[str]:
+        """The character of every class index; the CTC blank maps to ''."""
+        chars = list(self.charset)
+        if self.kind == "ctc":
+            chars.insert(self.blank_index, "")
+        return chars
+
+
+_FIELDS = {f for f in Contract.__dataclass_fields__}
+
+
+def read_contract(model_bytes: bytes) -> Contract:
+    """The contract embedded in a TFLite model; ContractError if it has none."""
+    entries = read_metadata(model_bytes)
+    if METADATA_NAME not in entries:
+        raise ContractError(
+            f"expected a captcha-edge model with a '{METADATA_NAME}' metadata entry, "
+            f"got a TFLite model with metadata {sorted(entries) or 'none'} (export it with captcha-train export)"
+        )
+    return Contract.from_json(entries[METADATA_NAME])

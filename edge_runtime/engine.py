@@ -1,0 +1,152 @@
+"""A thin typed adapter around whichever TFLite interpreter the device has.
+
+Order of preference: ``ai_edge_litert`` (LiteRT), then ``tflite_runtime``. TensorFlow is
+never imported. ``CAPTCHA_EDGE_INTERPRETER=tflite_runtime`` (or ``interpreter=``) picks one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from .contract import Contract
+from .errors import InterpreterUnavailable, ModelError
+from .quant import TensorInfo, dequantize, input_encoder
+
+PACKAGES = {
+    # module name -> (module holding Interpreter, distribution name to pip install)
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+}
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    module: str
+    distribution: str
+    version: str
+
+
+def _import(name: str):
+    module_name, dist = PACKAGES[name]
+    if name == "tflite_runtime" and int(np.__version__.split(".")[0]) >= 2:
+        # Its extension is built against NumPy 1.x and fails with "_ARRAY_API not found".
+        raise InterpreterUnavailable(
+            f"expected numpy<2 for tflite-runtime, found numpy {np.__version__}: pip install 'captcha-edge[tflite]'"
+        )
+    module = importlib.import_module(module_name)
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return module.Interpreter, InterpreterInfo(name, dist, version)
+
+
+def interpreter_class(preferred: str | None = None):
+    """(Interpreter class, InterpreterInfo) for the preferred or first importable package."""
+    preferred = preferred or os.environ.get("CAPTCHA_EDGE_INTERPRETER") or None
+    if preferred is not None:
+        if preferred not in PACKAGES:
+            raise InterpreterUnavailable(f"expected an interpreter in {sorted(PACKAGES)}, got {preferred!r}")
+        try:
+            return _import(preferred)
+        except ImportError as exc:
+            raise InterpreterUnavailable(
+                f"expected {preferred} to be importable ({exc}); pip install {PACKAGES[preferred][1]}"
+            ) from None
+    problems = []
+    for name in PACKAGES:
+        try:
+            return _import(name)
+        except (ImportError, InterpreterUnavailable) as exc:
+            problems.append(f"{name}: {exc}")
+    raise InterpreterUnavailable(
+        "expected a TFLite interpreter, found none; pip install ai-edge-litert (" + "; ".join(problems) + ")"
+    )
+
+
+class Engine:
+    """Owns one interpreter; maps uint8 pixels to output probabilities as float32."""
+
+    def __init__(self, model_bytes: bytes, contract: Contract, threads: int = 1, interpreter: str | None = None):
+        cls, self.info = interpreter_class(interpreter)
+        self._model_bytes = model_bytes  # the interpreter reads from this buffer; keep it alive
+        try:
+            with _native_info_filtered():
+                self._interp = cls(model_content=model_bytes, num_threads=max(1, int(threads)))
+                self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"expected a model the {self.info.module} interpreter can load, it said: {_line(exc)}") from None
+        inputs = self._interp.get_input_details()
+        outputs = self._interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"expected 1 input and 1 output tensor, got {len(inputs)} and {len(outputs)}")
+        self.input = TensorInfo.from_details(inputs[0])
+        self.output = TensorInfo.from_details(outputs[0])
+        self._check_shapes(contract)
+        self._encode = input_encoder(self.input, contract.input)
+        self._invoke = self._interp.invoke
+
+    def _check_shapes(self, c: Contract) -> None:
+        want_in = (1, c.input.height, c.input.width, c.input.channels)
+        if self.input.shape != want_in:
+            raise ModelError(f"expected input shape {want_in} from the contract, the model has {self.input.shape}")
+        out = self.output.shape
+        if len(out) != 3 or out[0] != 1 or out[2] != c.num_classes:
+            raise ModelError(
+                f"expected output shape (1, steps, {c.num_classes}) for {len(c.charset)} characters"
+                f"{' + blank' if c.kind == 'ctc' else ''}, the model has {out}"
+            )
+        if c.kind == "multihead" and out[1] != c.label_length:
+            raise ModelError(f"expected {c.label_length} output positions, the model has {out[1]}")
+
+    def set_input(self, pixels: np.ndarray) -> None:
+        self._interp.set_tensor(self.input.index, self._encode(pixels))
+
+    def invoke(self) -> None:
+        self._invoke()
+
+    def output_probs(self) -> np.ndarray:
+        """(steps, classes) float32 probabilities of the last invoke."""
+        return dequantize(self._interp.get_tensor(self.output.index)[0], self.output)
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        self.set_input(pixels)
+        self._invoke()
+        return self.output_probs()
+
+
+@contextlib.contextmanager
+def _native_info_filtered():
+    """Drop the interpreter's native 'INFO: Created ... delegate' banner from stderr (it has no
+    off switch and would break one-line error output); anything else it prints is passed on."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
+                    if line.strip() and not line.startswith("INFO: Created TensorFlow Lite")]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def _line(exc: BaseException) -> str:
+    lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,118 @@
+"""Just enough of a FlatBuffers reader to find a TFLite model's metadata entries.
+
+The runtime must not depend on TensorFlow or on the flatbuffers package to read the
+contract, and parsing the whole schema would cost start-up time, so this reads only
+``Model.metadata[i].name`` and ``Model.buffers[j].data`` with bounds checks.
+A malformed file raises ``ModelError``; it never reads outside the buffer.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import ModelError
+
+TFLITE_IDENTIFIER = b"TFL3"
+# Field slots in tflite's schema.fbs: table Model { version; operator_codes; subgraphs;
+# description; buffers; metadata_buffer; metadata; signature_defs }.
+_MODEL_BUFFERS = 4
+_MODEL_METADATA = 6
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data = memoryview(data)
+        self.size = len(data)
+
+    def u32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<I", self.data, pos)[0]
+
+    def i32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<i", self.data, pos)[0]
+
+    def u16(self, pos: int) -> int:
+        self._check(pos, 2)
+        return struct.unpack_from("<H", self.data, pos)[0]
+
+    def u64(self, pos: int) -> int:
+        self._check(pos, 8)
+        return struct.unpack_from("<Q", self.data, pos)[0]
+
+    def _check(self, pos: int, length: int) -> None:
+        if pos < 0 or pos + length > self.size:
+            raise ModelError(
+                f"expected a well-formed TFLite flatbuffer, got an offset {pos} outside its {self.size} bytes"
+            )
+
+    def field(self, table: int, slot: int) -> int | None:
+        """Absolute position of a table field, or None when the field is absent."""
+        vtable = table - self.i32(table)
+        vt_size = self.u16(vtable)
+        entry = 4 + 2 * slot
+        if entry >= vt_size:
+            return None
+        rel = self.u16(vtable + entry)
+        return table + rel if rel else None
+
+    def indirect(self, pos: int) -> int:
+        return pos + self.u32(pos)
+
+    def vector(self, pos: int) -> tuple[int, int]:
+        """(start, length) of the vector referenced at pos."""
+        vec = self.indirect(pos)
+        length = self.u32(vec)
+        return vec + 4, length
+
+    def string(self, pos: int) -> bytes:
+        start, length = self.vector(pos)
+        self._check(start, length)
+        return bytes(self.data[start : start + length])
+
+
+def is_tflite(data: bytes) -> bool:
+    return len(data) >= 8 and bytes(data[4:8]) == TFLITE_IDENTIFIER
+
+
+def read_metadata(data: bytes) -> dict[str, bytes]:
+    """Map metadata name -> raw buffer bytes, for every entry of the model's metadata."""
+    if not is_tflite(data):
+        head = bytes(data[:8])
+        raise ModelError(f"expected a TFLite model (file identifier 'TFL3'), got {len(data)} bytes starting {head!r}")
+    r = _Reader(data)
+    model = r.indirect(0)
+    meta_field = r.field(model, _MODEL_METADATA)
+    buffers_field = r.field(model, _MODEL_BUFFERS)
+    if meta_field is None or buffers_field is None:
+        return {}
+    buf_start, buf_count = r.vector(buffers_field)
+    meta_start, meta_count = r.vector(meta_field)
+    found: dict[str, bytes] = {}
+    for i in range(meta_count):
+        entry = r.indirect(meta_start + 4 * i)
+        name_pos = r.field(entry, _METADATA_NAME)
+        index_pos = r.field(entry, _METADATA_BUFFER)
+        if name_pos is None or index_pos is None:
+            continue
+        index = r.u32(index_pos)
+        if index >= buf_count:
+            raise ModelError(f"expected a metadata buffer index below {buf_count}, got {index}")
+        name = r.string(name_pos).decode("utf-8", "replace")
+        found[name] = _buffer_bytes(r, r.indirect(buf_start + 4 * index))
+    return found
+
+
+def _buffer_bytes(r: _Reader, buffer: int) -> bytes:
+    data_pos = r.field(buffer, _BUFFER_DATA)
+    if data_pos is not None:
+        return r.string(data_pos)
+    # Large models keep buffers after the flatbuffer, addressed by offset and size.
+    off_pos, size_pos = r.field(buffer, _BUFFER_OFFSET), r.field(buffer, _BUFFER_SIZE)
+    if off_pos is None or size_pos is None:
+        return b""
+    offset, size = r.u64(off_pos), r.u64(size_pos)
+    r._check(offset, size)
+    return bytes(r.data[offset : offset + size])

@@ -1,0 +1,160 @@
+"""Reading images from paths, bytes or arrays, with checks done before any large allocation.
+
+Every failure is an ``ImageError`` whose one-line message says what was expected and what
+was received. A header check refuses decompression bombs before OpenCV allocates anything.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .errors import ImageError
+
+#: Refuse images with more pixels than this (width * height). A CAPTCHA is tiny; this still
+#: admits a full 12 MP camera frame. Override with the environment variable below.
+MAX_PIXELS = int(os.environ.get("CAPTCHA_EDGE_MAX_PIXELS", 40_000_000))
+#: Refuse files larger than this many bytes before reading them.
+MAX_FILE_BYTES = int(os.environ.get("CAPTCHA_EDGE_MAX_FILE_BYTES", 64 * 1024 * 1024))
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"}
+)
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
+
+# OpenCV's own limit as a second line of defence, for formats our header check does not parse.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+_cv2 = None
+
+
+def cv2():
+    """OpenCV, imported on first use (it is the slowest import of the runtime)."""
+    global _cv2
+    if _cv2 is None:
+        import cv2 as module
+
+        _cv2 = module
+    return _cv2
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_file(path: str | os.PathLike) -> bytes:
+    """The bytes of an image file; ImageError for anything that is not a readable, non-empty file."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        kind = "a broken symlink" if p.is_symlink() else "nothing"
+        raise ImageError(f"expected an image file, found {kind} at this path") from None
+    except OSError as exc:
+        raise ImageError(f"expected a readable image file, got {exc.strerror or exc}") from None
+    if p.is_dir():
+        raise ImageError("expected an image file, got a directory")
+    if st.st_size == 0:
+        raise ImageError("expected an image file, got an empty (0-byte) file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(f"expected an image file of at most {MAX_FILE_BYTES} bytes, got {st.st_size} bytes")
+    try:
+        with open(p, "rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImageError(f"expected a readable image file, got {exc.strerror or exc}") from None
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of PNG, GIF, BMP, WebP or JPEG data, else None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(w), abs(h)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        return _webp_size(data)
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if chunk == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos, n = 2, len(data)
+    while pos + 9 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        # Start-of-frame markers (baseline, progressive, ...) carry the dimensions.
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return w, h
+        pos += 2 + length
+    return None
+
+
+def check_pixels(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(f"expected positive image dimensions, got {width}x{height}")
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"expected at most {MAX_PIXELS} pixels (CAPTCHA_EDGE_MAX_PIXELS), got a {width}x{height} image"
+        )
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Decode encoded image bytes to an array as stored (gray, BGR or BGRA; 8 or 16 bit)."""
+    if not data:
+        raise ImageError("expected image data, got 0 bytes")
+    size = header_size(data)
+    if size is not None:
+        check_pixels(*size)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        image = cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
+    except Exception as exc:  # OpenCV raises cv2.error for its own limits and corrupt data
+        raise ImageError(f"expected decodable image data, OpenCV refused it ({_first_line(exc)})") from None
+    if image is None or image.size == 0:
+        raise ImageError(f"expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got {len(data)} bytes OpenCV cannot decode")
+    return image
+
+
+def load(source: ImageSource) -> np.ndarray:
+    """An image as a numpy array, from a path, encoded bytes, or an array (returned as is)."""
+    if isinstance(source, np.ndarray):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        return decode(read_file(source))
+    raise ImageError(f"expected a path, bytes or a numpy array, got {type(source).__name__}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1].strip() if text else type(exc).__name__

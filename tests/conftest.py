@@ -1,0 +1,38 @@
+"""Shared fixtures: the real dataset (by path, never copied) and the shipped models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path | None:
+    path = Path(os.environ.get("CAPTCHA_DATA", ROOT.parent / "shared" / "data" / "wilhelmy"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def wilhelmy() -> Path:
+    path = data_dir()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have the dataset: set CAPTCHA_DATA or put ../shared beside the checkout")
+        pytest.skip("dataset not found: set CAPTCHA_DATA to the captcha-version-2-images folder")
+    return path
+
+
+def run_cli(*args: str, module: str = "edge_runtime", cwd: str | os.PathLike | None = None, env=None, timeout=300):
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli

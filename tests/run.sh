@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's one test command: builds fresh virtual environments the way the README installs
+# the project, then runs the runtime suite WITHOUT TensorFlow and the trainer suite WITH it.
+#   bash tests/run.sh            # both suites
+#   bash tests/run.sh runtime    # only the runtime suite (no TensorFlow download)
+# The dataset is read by path: CAPTCHA_DATA, default ../shared/data/wilhelmy beside the checkout.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+which=${1:-all}
+export CAPTCHA_DATA=${CAPTCHA_DATA:-$root/../shared/data/wilhelmy}
+if [ ! -d "$CAPTCHA_DATA" ]; then
+  echo "tests/run.sh: dataset not found at $CAPTCHA_DATA (set CAPTCHA_DATA; see README 'Data')" >&2
+  exit 2
+fi
+python=${PYTHON:-python3}
+work=$(mktemp -d "${TMPDIR:-/tmp}/captcha-edge-tests.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# Test the installed package, never the checkout's sources by accident.
+export PYTHONSAFEPATH=1 PIP_DISABLE_PIP_VERSION_CHECK=1 TF_CPP_MIN_LOG_LEVEL=2
+status=0
+
+suite() {  # suite NAME EXTRAS TESTDIR
+  local name=$1 extras=$2 tests=$3 env="$work/$1"
+  echo "== $name: fresh venv, pip install '.$extras'"
+  "$python" -m venv "$env"
+  "$env/bin/pip" install -q "$root$extras"
+  "$env/bin/python" -c "import edge_runtime" >/dev/null
+  echo "== $name: pytest $tests"
+  (cd "$root" && "$env/bin/python" -m pytest "$tests" -p no:cacheprovider) || status=1
+}
+
+if [ "$which" = all ] || [ "$which" = runtime ]; then
+  suite runtime "[test]" tests/runtime
+  # The README's quick start on the shipped default model, in that same TensorFlow-free environment.
+  echo "== runtime: README quick start"
+  (cd "$work" && "$work/runtime/bin/captcha-edge" predict "$CAPTCHA_DATA/2b827.png") || status=1
+fi
+if [ "$which" = all ] || [ "$which" = trainer ]; then
+  suite trainer "[train,test]" tests/trainer
+fi
+exit $status

@@ -1,0 +1,56 @@
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_runtime.contract import InputSpec
+from trainer.data import infer_charset, load_folder, split_names
+
+SPEC = InputSpec(50, 200)
+
+
+def test_loads_real_images_in_name_order(small_data):
+    ds = load_folder(small_data, SPEC)
+    assert len(ds.names) == 48 and ds.names == sorted(ds.names)
+    assert ds.pixels.shape == (48, 50, 200) and ds.pixels.dtype == np.uint8
+    assert ds.labels == [n.rsplit(".", 1)[0] for n in ds.names]
+    assert ds.skipped == []
+
+
+def test_edge_cases_are_reported_and_skipped(small_data, tmp_path):
+    src = sorted(small_data.glob("*.png"))
+    for p in src[:3]:
+        shutil.copy(p, tmp_path / p.name)
+    gray = cv2.imread(str(src[0]), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / (src[0].stem + ".tif")), gray)            # duplicate label (sorts after .png)
+    cv2.imwrite(str(tmp_path / "zz9!q.bmp"), gray)                      # outside the charset
+    cv2.imwrite(str(tmp_path / "bcd.png"), cv2.resize(gray, (60, 20)))   # short label, other size
+    (tmp_path / "xxxxx.png").write_bytes(b"not an image")               # unreadable
+    (tmp_path / "notes.txt").write_text("ignored: not an image name")
+    charset = infer_charset([p.stem for p in src])
+    ds = load_folder(tmp_path, SPEC, charset=charset, label_length=5)
+    assert ds.names == sorted(p.name for p in src[:3])
+    reasons = {s.name: s.reason for s in ds.skipped}
+    assert "duplicate label" in reasons[src[0].stem + ".tif"]
+    assert "outside the charset" in reasons["zz9!q.bmp"]
+    assert "exactly 5" in reasons["bcd.png"]
+    assert "outside the charset" in reasons["xxxxx.png"] or "unreadable" in reasons["xxxxx.png"]
+    # Variable length (CTC) keeps the short label and resizes its image.
+    ds2 = load_folder(tmp_path, SPEC, charset=charset + "x")
+    assert "bcd" in ds2.labels and ds2.pixels.shape[1:] == (50, 200)
+    assert "unreadable" in {s.name: s.reason for s in ds2.skipped}["xxxxx.png"]
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    names = [f"{i:05d}.png" for i in range(863)]
+    train, val = split_names(names, 0.15, seed=0)
+    assert len(val) == 129 and len(train) == 734
+    assert not set(train) & set(val) and set(train) | set(val) == set(names)
+    assert split_names(list(reversed(names)), 0.15, seed=0) == (train, val)
+    assert split_names(names, 0.15, seed=1)[1] != val
+
+
+def test_missing_folder():
+    with pytest.raises(FileNotFoundError, match="expected a folder"):
+        load_folder("/no/such/folder", SPEC)

@@ -1,0 +1,98 @@
+"""A tiny model fitted for a few steps on real images, evaluated, resumed and exported in all modes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_runtime.contract import read_contract
+from edge_runtime.recognizer import Recognizer
+
+TINY = ["--input-size", "32x128", "--width-mult", "0.25", "--batch-size", "8", "--max-steps", "4",
+        "--no-augment", "--learning-rate", "0.003", "--seed", "1"]
+# Probability tolerance of each mode against Keras on the validation split (a tiny, barely trained model).
+TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "dynamic": 1e-1, "int8": 1e-1}
+
+
+@pytest.fixture(scope="module")
+def crnn_run(cli, small_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "crnn"
+    out = cli("fit", "--data", str(small_data), "--arch", "crnn-faithful", "--out", str(run), "--epochs", "6", *TINY,
+              module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("epoch ") >= 6
+    return run
+
+
+def test_fit_writes_a_complete_run_and_loss_goes_down(crnn_run):
+    state = json.loads((crnn_run / "state.json").read_text())
+    losses = [h["loss"] for h in state["history"]]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    split = json.loads((crnn_run / "split.json").read_text())
+    assert len(split["val"]) == 7 and len(split["train"]) == 41
+    config = json.loads((crnn_run / "config.json").read_text())
+    assert config["arch"] == "crnn-faithful" and config["kind"] == "ctc"
+    assert (crnn_run / "best.weights.h5").exists() and (crnn_run / "last.weights.h5").exists()
+
+
+def test_fit_resumes_and_refuses_a_different_run(cli, crnn_run, small_data):
+    out = cli("fit", "--data", str(small_data), "--arch", "crnn-faithful", "--out", str(crnn_run), "--epochs", "7", *TINY,
+              module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "resuming" in out.stdout and "epoch 7/7" in out.stdout and "epoch 1/" not in out.stdout
+    other = cli("fit", "--data", str(small_data), "--arch", "crnn", "--out", str(crnn_run), "--epochs", "2", *TINY,
+                module="trainer.cli")
+    assert other.returncode != 0 and "different" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_evaluate_writes_json_and_plots(cli, crnn_run):
+    out = cli("evaluate", str(crnn_run), "--format", "json", module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = json.loads(out.stdout)
+    assert m["count"] == 7 and 0 <= m["full_string_accuracy"] <= 1 and len(m["per_position_accuracy"]) == 5
+    for name in ("eval.json", "curves.png", "eval-confusion.png"):
+        assert (crnn_run / name).stat().st_size > 0
+
+
+def test_export_all_modes_load_and_agree_with_keras(cli, crnn_run, tmp_path):
+    out = cli("export", str(crnn_run), "--quantize", "all", "--out", str(tmp_path), "--min-agreement", "0",
+              module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for mode, tol in TOLERANCE.items():
+        path = tmp_path / f"crnn-faithful-{mode}.tflite"
+        report = json.loads(path.with_suffix(".json").read_text())
+        assert report["max_abs_prob_diff"] <= tol, (mode, report["max_abs_prob_diff"])
+        contract = read_contract(path.read_bytes())
+        assert contract.quantization == mode and contract.kind == "ctc"
+        assert contract.charset == json.loads((crnn_run / "config.json").read_text())["charset"]
+        assert contract.metrics["val_images"] == 7
+        rec = Recognizer.from_file(path)
+        assert rec.recognize(np.full((32, 128), 255, np.uint8)).confidence <= 1.0
+        if mode == "int8":
+            assert rec.engine.input.dtype == np.uint8
+            assert rec.engine.input.zero_point == 0 and abs(rec.engine.input.scale - 1 / 255) < 1e-6
+
+
+def test_multihead_cnn_fits_and_exports_int8(cli, small_data, tmp_path):
+    run = tmp_path / "cnn"
+    out = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(run), "--epochs", "2", *TINY,
+              module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-3000:]
+    target = tmp_path / "cnn-int8.tflite"
+    out = cli("export", str(run), "--quantize", "int8", "--out", str(target), "--min-agreement", "0", module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-3000:]
+    contract = read_contract(target.read_bytes())
+    assert contract.kind == "multihead" and contract.label_length == 5
+    pred = Recognizer.from_file(target).recognize(sorted(small_data.glob("*.png"))[0])
+    assert len(pred.text) == 5
+
+
+def test_flex_ops_fail_the_export():
+    import keras
+
+    from trainer.export import ExportError, convert
+
+    inp = keras.Input((8, 4))
+    model = keras.Model(inp, keras.layers.LSTM(4, return_sequences=True)(inp))  # not unrolled: a while loop
+    with pytest.raises(ExportError, match="Flex"):
+        convert(model, "float32")

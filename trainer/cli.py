@@ -1,0 +1,173 @@
+"""The ``captcha-train`` command: fit, evaluate, export, synth. TensorFlow is imported only by
+the commands that need it, so ``--help`` works without the train extra."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import click
+
+from edge_runtime._version import __version__
+
+ARCH_NAMES = ("cnn", "crnn", "cnn-faithful", "crnn-faithful", "convctc")
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise click.ClickException("TensorFlow is not installed: pip install 'captcha-edge[train]'") from None
+
+
+def _log(message: str) -> None:
+    click.echo(message)
+    sys.stdout.flush()
+
+
+def _input_size(value: str | None):
+    if value is None:
+        return None
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+        assert h > 0 and w > 0
+        return h, w
+    except (ValueError, AssertionError):
+        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 50x200, got {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="captcha-train")
+def main() -> None:
+    """Train, evaluate and export captcha-edge models (needs: pip install 'captcha-edge[train]').
+
+    \b
+    Typical run:
+      captcha-train fit --data ../shared/data/wilhelmy --arch crnn --out runs/crnn
+      captcha-train evaluate runs/crnn
+      captcha-train export runs/crnn --quantize int8 --out converted/crnn-int8.tflite
+    """
+
+
+@main.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
+@click.option("--arch", type=click.Choice(ARCH_NAMES), default="crnn", show_default=True,
+              help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
+                   "convctc: convolution-only CTC.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
+@click.option("--epochs", type=click.IntRange(1), default=150, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation and augmentation.")
+@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=0.15, show_default=True)
+@click.option("--charset", default=None, help="Allowed characters (default: those found in the labels).")
+@click.option("--input-size", default=None, metavar="HxW", help="Model input size (default: the arch's, 50x200).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(1), default=25, show_default=True, help="Early stopping patience (epochs).")
+@click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
+@click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=1.0, show_default=True, help="Scale every layer's width.")
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Cap batches per epoch (quick trials).")
+@click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
+def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size, learning_rate,
+        patience, augment, width_mult, max_steps, overwrite):
+    """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
+    from trainer.data import common_length, infer_charset, list_images, scan_labels
+
+    _quiet_tensorflow()
+    from trainer.models import ARCHS
+    from trainer.train import RunConfig, fit as run_fit
+
+    spec = ARCHS[arch]
+    files, labels, _ = scan_labels(list_images(data_dir), charset)
+    if not labels:
+        raise click.ClickException(f"expected labelled images in {data_dir}, found none")
+    charset = charset or infer_charset(labels)
+    size = _input_size(input_size) or (spec.height, spec.width)
+    config = RunConfig(
+        arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind, charset=charset,
+        label_length=common_length(labels) if spec.kind == "multihead" else None,
+        height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
+        val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
+        augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps)
+    try:
+        run_fit(config, out, overwrite=overwrite, log=_log)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with open(os.path.join(out, "command.txt"), "w") as f:
+        f.write(shlex.join(["captcha-train", *sys.argv[1:]]) + "\n")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", "data_dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Evaluate this folder instead of the run's validation split (training images are left out).")
+@click.option("--tflite", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Evaluate this exported model through edge_runtime instead of the Keras weights.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Where eval.json and plots go (default: RUN_DIR).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
+    """Full-string, per-character and per-position accuracy, CER and confusions; JSON, table and plots."""
+    import json
+
+    _quiet_tensorflow()
+    from trainer.evaluate import evaluate as run_eval
+    from trainer.metrics import format_table
+
+    log = (lambda m: click.echo(m, err=True)) if fmt == "json" else _log
+    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
+    if fmt == "json":
+        click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_table(metrics))
+        click.echo(f"report and plots in {out or run_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8", "all"]), default="int8", show_default=True)
+@click.option("--out", required=True, type=click.Path(),
+              help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.98, show_default=True,
+              help="Fail an int8 export that reads a different text from Keras on more than this share of validation images.")
+def export(run_dir, quantize, out, min_agreement):
+    """Export TFLite with the model contract embedded; checks the file against Keras on the validation split."""
+    _quiet_tensorflow()
+    from trainer.export import MODES, ExportError, export as run_export
+    from trainer.train import load_config
+
+    modes = MODES if quantize == "all" else (quantize,)
+    arch = load_config(run_dir).arch
+    for mode in modes:
+        target = os.path.join(out, f"{arch}-{mode}.tflite") if quantize == "all" else out
+        try:
+            run_export(run_dir, mode, target, min_agreement=min_agreement, log=_log)
+        except ExportError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--count", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--charset", default="abcdefghijklmnopqrstuvwxyz0123456789", show_default=True)
+@click.option("--length", default="5", show_default=True, help="Label length, or a range such as 4-6.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", default="50x200", show_default=True, metavar="HxW")
+def synth(out, count, charset, length, seed, size):
+    """Render labelled synthetic CAPTCHAs with the 'captcha' package (file stem = label)."""
+    from trainer.synth import render
+
+    h, w = _input_size(size)
+    try:
+        lo, _, hi = length.partition("-")
+        lengths = (int(lo), int(hi or lo))
+    except ValueError:
+        raise click.BadParameter(f"expected a length such as 5 or 4-6, got {length!r}") from None
+    n = render(out, count, charset, lengths, seed, (h, w), log=_log)
+    click.echo(f"{n} images in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Labelled image folders (file stem = label), charsets and the seeded train/validation split.
+
+No TensorFlow here: images are read and preprocessed by edge_runtime, exactly as on a device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime import images
+from edge_runtime.contract import InputSpec
+from edge_runtime.errors import CaptchaEdgeError
+from edge_runtime.preprocess import prepare
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+@dataclass
+class Dataset:
+    """Preprocessed images (N, H, W) uint8 with their labels, in file-name order."""
+
+    names: list[str]
+    labels: list[str]
+    pixels: np.ndarray
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def subset(self, names: list[str]) -> "Dataset":
+        index = {n: i for i, n in enumerate(self.names)}
+        rows = [index[n] for n in names if n in index]
+        return Dataset([self.names[i] for i in rows], [self.labels[i] for i in rows], self.pixels[rows])
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"expected a folder of labelled images, got {'a file' if folder.exists() else 'nothing'} at {folder}")
+    return sorted(p for p in folder.iterdir() if images.is_image_name(p) and not p.name.startswith("."))
+
+
+def infer_charset(labels: list[str]) -> str:
+    return "".join(sorted(set("".join(labels))))
+
+
+def scan_labels(
+    files: list[Path], charset: str | None = None, label_length: int | None = None
+) -> tuple[list[Path], list[str], list[Skipped]]:
+    """Keep files whose label is new, non-empty, within the charset and of the required length."""
+    kept, labels, skipped, seen = [], [], [], {}
+    for path in files:
+        label = path.stem
+        reason = None
+        if not label:
+            reason = "empty label (file stem)"
+        elif label in seen:
+            reason = f"duplicate label {label!r}: already taken from {seen[label]}"
+        elif charset is not None and set(label) - set(charset):
+            reason = f"label {label!r} has characters {''.join(sorted(set(label) - set(charset)))!r} outside the charset {charset!r}"
+        elif label_length is not None and len(label) != label_length:
+            reason = f"label {label!r} has {len(label)} characters, this model needs exactly {label_length}"
+        if reason:
+            skipped.append(Skipped(path.name, reason))
+            continue
+        seen[label] = path.name
+        kept.append(path)
+        labels.append(label)
+    return kept, labels, skipped
+
+
+def common_length(labels: list[str]) -> int:
+    if not labels:
+        raise ValueError("expected at least one labelled image, got none")
+    return Counter(len(l) for l in labels).most_common(1)[0][0]
+
+
+def load_folder(
+    folder: str | os.PathLike,
+    spec: InputSpec,
+    charset: str | None = None,
+    label_length: int | None = None,
+    names: list[str] | None = None,
+) -> Dataset:
+    """Read and preprocess every usable image of a folder (or only ``names``), reporting what was skipped."""
+    files = list_images(folder)
+    if names is not None:
+        wanted = set(names)
+        files = [p for p in files if p.name in wanted]
+    kept, labels, skipped = scan_labels(files, charset, label_length)
+    rows, good_names, good_labels = [], [], []
+    for path, label in zip(kept, labels):
+        try:
+            rows.append(prepare(images.load(path), spec))
+        except CaptchaEdgeError as exc:
+            skipped.append(Skipped(path.name, f"unreadable image: {exc}"))
+            continue
+        good_names.append(path.name)
+        good_labels.append(label)
+    pixels = np.stack(rows) if rows else np.zeros((0, spec.height, spec.width), np.uint8)
+    return Dataset(good_names, good_labels, pixels, skipped)
+
+
+def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Deterministic split: the same names, fraction and seed always give the same halves."""
+    ordered = sorted(names)
+    n_val = int(round(len(ordered) * val_fraction))
+    if len(ordered) >= 2:
+        n_val = min(max(n_val, 1), len(ordered) - 1)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    val = sorted(ordered[i] for i in order[:n_val])
+    train = sorted(ordered[i] for i in order[n_val:])
+    return train, val
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Write JSON atomically: a killed process leaves the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

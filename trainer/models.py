@@ -1,0 +1,161 @@
+"""Keras model families. Every builder returns a model from (N, H, W, 1) float inputs to
+(N, steps, classes) probabilities: per-position softmax heads (multihead) or per-time-step
+softmax over charset + blank (CTC).
+
+``inference=True`` rebuilds the same weights as an export graph: recurrent layers unrolled and
+without dropout, because TFLite's builtin ops cannot run a while-loop LSTM without Flex ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+from keras import layers
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    kind: str  # "ctc" or "multihead"
+    height: int
+    width: int
+    augment: bool
+    batch_size: int
+    description: str
+    build: Callable[..., keras.Model]
+
+
+def _f(filters: int, mult: float) -> int:
+    return max(4, int(round(filters * mult)))
+
+
+def _heads(x, num_classes: int, label_length: int, hidden: int | None, dropout: float):
+    """One softmax head per character position, stacked to (N, label_length, num_classes)."""
+    outs = []
+    for i in range(label_length):
+        h = x
+        if hidden:
+            h = layers.Dense(hidden, activation="relu", name=f"head{i}_dense")(h)
+        h = layers.Dropout(dropout, name=f"head{i}_dropout")(h)
+        h = layers.Dense(num_classes, activation="softmax", name=f"head{i}_out")(h)
+        outs.append(layers.Reshape((1, num_classes), name=f"head{i}_pos")(h))
+    return layers.Concatenate(axis=1, name="positions")(outs) if len(outs) > 1 else outs[0]
+
+
+def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+    """The textbook multi-head CNN, layer for layer."""
+    inp = keras.Input((height, width, 1), name="image")
+    x = layers.Conv2D(_f(16, width_mult), 3, padding="same", activation="relu")(inp)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    out = _heads(x, num_classes, label_length, hidden=_f(64, width_mult), dropout=0.5)
+    return keras.Model(inp, out, name="cnn_faithful")
+
+
+def _conv_bn(x, filters, name):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+    """Deeper, narrower conv stack; height pooled away; a small linear head per position."""
+    inp = keras.Input((height, width, 1), name="image")
+    x = inp
+    for i, filters in enumerate((32, 64, 96, 128)):
+        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
+        x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
+    # Average over the remaining rows: position along the width is what tells characters apart.
+    x = layers.AveragePooling2D((x.shape[1], 1), name="pool_rows")(x)
+    x = layers.Flatten()(x)
+    out = _heads(x, num_classes, label_length, hidden=None, dropout=0.4)
+    return keras.Model(inp, out, name="cnn")
+
+
+def _to_sequence(x):
+    """(N, H', W', C) feature map -> (N, W', H'*C): the width axis becomes time."""
+    _, h, w, c = x.shape
+    x = layers.Permute((2, 1, 3), name="width_as_time")(x)
+    return layers.Reshape((w, h * c), name="sequence")(x)
+
+
+def build_crnn_faithful(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+    """The Keras "OCR model for reading Captchas" design: 2 conv blocks, 2 BiLSTMs, CTC."""
+    inp = keras.Input((height, width, 1), name="image")
+    x = layers.Conv2D(_f(32, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv1")(inp)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(_f(64, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv2")(x)
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = _to_sequence(x)
+    x = layers.Dense(_f(64, width_mult), activation="relu", name="dense1")(x)
+    x = layers.Dropout(0.2)(x)
+    drop = 0.0 if inference else 0.25
+    for units in (128, 64):
+        lstm = layers.LSTM(_f(units, width_mult), return_sequences=True, dropout=drop, unroll=inference)
+        x = layers.Bidirectional(lstm, name=f"bilstm{units}")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="ctc_probs")(x)
+    return keras.Model(inp, out, name="crnn_faithful")
+
+
+def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+    """BatchNorm conv stack down to width/8 time steps, one small BiLSTM, CTC."""
+    inp = keras.Input((height, width, 1), name="image")
+    x = inp
+    for i, filters in enumerate((32, 64, 96)):
+        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
+        x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
+    x = _to_sequence(x)
+    x = layers.Dense(_f(96, width_mult), activation="relu", name="project")(x)
+    x = layers.Dropout(0.25)(x)
+    lstm = layers.LSTM(_f(64, width_mult), return_sequences=True, dropout=0.0 if inference else 0.1, unroll=inference)
+    x = layers.Bidirectional(lstm, name="bilstm")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="ctc_probs")(x)
+    return keras.Model(inp, out, name="crnn")
+
+
+def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+    """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
+    inp = keras.Input((height, width, 1), name="image")
+    x = inp
+    for i, filters in enumerate((24, 48, 64)):
+        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
+        pool = (2, 2) if i < 2 else (2, 1)
+        x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
+    rows = x.shape[1]
+    # Collapse the remaining rows with one full-height convolution: (N, 1, W', C).
+    x = layers.Conv2D(_f(96, width_mult), (rows, 1), use_bias=False, name="collapse_conv")(x)
+    x = layers.BatchNormalization(name="collapse_bn")(x)
+    x = layers.ReLU(name="collapse_relu")(x)
+    for i in range(2):
+        # 1-D context along time, written as (1, 5) 2-D convolutions to stay in builtin ops.
+        x = layers.SeparableConv2D(_f(96, width_mult), (1, 5), padding="same", use_bias=False, name=f"time{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"time{i}_bn")(x)
+        x = layers.ReLU(name=f"time{i}_relu")(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Conv2D(num_classes, 1, activation="softmax", name="ctc_probs")(x)
+    out = layers.Reshape((x.shape[2], num_classes), name="steps")(x)
+    return keras.Model(inp, out, name="convctc")
+
+
+ARCHS: dict[str, Arch] = {
+    a.name: a
+    for a in (
+        Arch("cnn-faithful", "multihead", 50, 200, False, 32, "textbook multi-head CNN (1.5M params), as published", build_cnn_faithful),
+        Arch("cnn", "multihead", 50, 200, True, 32, "BatchNorm CNN, rows pooled, linear heads, augmentation", build_cnn),
+        Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
+        Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
+        Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence): the fast one", build_convctc),
+    )
+}
+
+
+def build(arch: str, height: int, width: int, num_classes: int, label_length: int | None,
+          width_mult: float = 1.0, inference: bool = False) -> keras.Model:
+    return ARCHS[arch].build(height, width, num_classes, label_length, width_mult=width_mult, inference=inference)
