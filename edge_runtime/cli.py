@@ -124,7 +124,7 @@ def _writer(fmt: str):
 @interpreter_option
 def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> None:
     """Show a model's embedded contract (charset, input, quantization, metrics) and its tensors."""
-    from .shipped import DEFAULT_MODEL, shipped_models
+    from .registry import DEFAULT_MODEL, shipped_models
 
     if list_models:
         models = {name: str(path) for name, path in shipped_models().items()}

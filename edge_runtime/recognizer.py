@@ -16,7 +16,7 @@ from .decode import Decoded, ctc_greedy, per_position
 from .engine import Engine
 from .errors import CaptchaEdgeError, ModelError
 from .preprocess import prepare
-from .shipped import resolve
+from .registry import resolve
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edge_runtime.shipped import DEFAULT_MODEL, shipped_models
+from edge_runtime.registry import DEFAULT_MODEL, shipped_models
 
 
 @pytest.fixture(scope="session")
