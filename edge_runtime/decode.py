@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +19,17 @@ def _clean(probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float32)
     if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
         raise ValueError(f"expected a (steps, classes) probability array, got shape {probs.shape}")
-    # Quantized or badly calibrated outputs can stray outside [0, 1]; NaN must not become text.
-    return np.clip(np.nan_to_num(probs, nan=0.0), 0.0, 1.0)
+    if not np.isfinite(probs).all():  # NaN must not become text; rare, so checked before copying
+        probs = np.nan_to_num(probs, nan=0.0, posinf=1.0, neginf=0.0)
+    return probs
+
+
+def _best(probs: np.ndarray) -> tuple[list[int], list[float]]:
+    """Best class and its probability (clipped to [0, 1]) for every step, as Python lists:
+    the arrays are tiny, so plain loops beat further numpy calls here."""
+    best = probs.argmax(axis=1)
+    score = np.clip(probs[np.arange(len(best)), best], 0.0, 1.0)
+    return best.tolist(), score.tolist()
 
 
 def ctc_greedy(probs: np.ndarray, class_chars: list[str]) -> Decoded:
@@ -27,26 +37,25 @@ def ctc_greedy(probs: np.ndarray, class_chars: list[str]) -> Decoded:
 
     A character's confidence is the highest probability over the run of steps that produced it.
     """
-    probs = _clean(probs)
-    best = probs.argmax(axis=1)
-    score = probs[np.arange(len(best)), best]
-    starts = np.flatnonzero(np.r_[True, best[1:] != best[:-1]])
-    run_scores = np.maximum.reduceat(score, starts)
-    chars, confs = [], []
-    for cls, conf in zip(best[starts].tolist(), run_scores.tolist()):
+    best, score = _best(_clean(probs))
+    chars: list[str] = []
+    confs: list[float] = []
+    prev = -1
+    for cls, conf in zip(best, score):
         ch = class_chars[cls]
-        if ch:
-            chars.append(ch)
-            confs.append(conf)
+        if cls != prev:
+            if ch:
+                chars.append(ch)
+                confs.append(conf)
+            prev = cls
+        elif ch and conf > confs[-1]:
+            confs[-1] = conf
     # With no character at all, the confidence is that of the least sure step being blank.
-    total = float(np.prod(confs)) if confs else float(score.min())
+    total = math.prod(confs) if confs else min(score)
     return Decoded("".join(chars), total, tuple(confs))
 
 
 def per_position(probs: np.ndarray, charset: str) -> Decoded:
     """Multi-head decoding: the most likely character for each fixed position."""
-    probs = _clean(probs)
-    best = probs.argmax(axis=1)
-    confs = probs[np.arange(len(best)), best].tolist()
-    text = "".join(charset[i] for i in best.tolist())
-    return Decoded(text, float(np.prod(confs)), tuple(confs))
+    best, confs = _best(_clean(probs))
+    return Decoded("".join(charset[i] for i in best), math.prod(confs), tuple(confs))

@@ -3,6 +3,8 @@
 # the project, then runs the runtime suite WITHOUT TensorFlow and the trainer suite WITH it.
 #   bash tests/run.sh            # both suites
 #   bash tests/run.sh runtime    # only the runtime suite (no TensorFlow download)
+#   bash tests/run.sh tflite     # the runtime suite on tflite-runtime 2.14 with numpy<2
+#   bash tests/run.sh trainer    # only the trainer suite
 # The dataset is read by path: CAPTCHA_DATA, default ../shared/data/wilhelmy beside the checkout.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,14 +21,15 @@ trap 'rm -rf "$work"' EXIT
 export PYTHONSAFEPATH=1 PIP_DISABLE_PIP_VERSION_CHECK=1 TF_CPP_MIN_LOG_LEVEL=2
 status=0
 
-suite() {  # suite NAME EXTRAS TESTDIR
+suite() {  # suite NAME EXTRAS TESTDIR [ENV=VALUE...]
   local name=$1 extras=$2 tests=$3 env="$work/$1"
+  shift 3
   echo "== $name: fresh venv, pip install '.$extras'"
   "$python" -m venv "$env"
   "$env/bin/pip" install -q "$root$extras"
   "$env/bin/python" -c "import edge_runtime" >/dev/null
   echo "== $name: pytest $tests"
-  (cd "$root" && "$env/bin/python" -m pytest "$tests" -p no:cacheprovider) || status=1
+  (cd "$root" && env "$@" "$env/bin/python" -m pytest "$tests" -p no:cacheprovider) || status=1
 }
 
 if [ "$which" = all ] || [ "$which" = runtime ]; then
@@ -34,6 +37,14 @@ if [ "$which" = all ] || [ "$which" = runtime ]; then
   # The README's quick start on the shipped default model, in that same TensorFlow-free environment.
   echo "== runtime: README quick start"
   (cd "$work" && "$work/runtime/bin/captcha-edge" predict "$CAPTCHA_DATA/2b827.png") || status=1
+fi
+if [ "$which" = all ] || [ "$which" = tflite ]; then
+  # Boards on the last tflite-runtime (2.14, Python <= 3.11, numpy<2, OpenCV 4.11): the same suite.
+  if "$python" -c 'import sys; sys.exit(sys.version_info >= (3, 12))'; then
+    suite runtime-tflite "[tflite,test]" tests/runtime CAPTCHA_EDGE_INTERPRETER=tflite_runtime
+  else
+    echo "== runtime-tflite: skipped, tflite-runtime 2.14 has no wheels for this Python"
+  fi
 fi
 if [ "$which" = all ] || [ "$which" = trainer ]; then
   suite trainer "[train,test]" tests/trainer

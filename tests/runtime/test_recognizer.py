@@ -68,6 +68,14 @@ def test_batch_keeps_going_after_a_bad_input(wilhelmy, tmp_path):
     assert all(r.error and "\n" not in r.error for r in results if not r.ok)
 
 
+def test_interpreter_choice_is_honoured():
+    import os
+
+    rec = Recognizer.from_file()
+    wanted = os.environ.get("CAPTCHA_EDGE_INTERPRETER", "ai_edge_litert")
+    assert rec.engine.info.module == wanted
+
+
 def test_unknown_interpreter_is_named():
     with pytest.raises(InterpreterUnavailable, match="expected an interpreter"):
         interpreter_class("tensorflow")

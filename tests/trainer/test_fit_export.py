@@ -68,9 +68,29 @@ def test_export_all_modes_load_and_agree_with_keras(cli, crnn_run, tmp_path):
         assert contract.metrics["val_images"] == 7
         rec = Recognizer.from_file(path)
         assert rec.recognize(np.full((32, 128), 255, np.uint8)).confidence <= 1.0
+        assert_tf_lite_agrees(path, rec)
         if mode == "int8":
             assert rec.engine.input.dtype == np.uint8
             assert rec.engine.input.zero_point == 0 and abs(rec.engine.input.scale - 1 / 255) < 1e-6
+
+
+def assert_tf_lite_agrees(path, rec):
+    """tf.lite loads the file with its metadata too, and computes the same output as LiteRT."""
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    detail = interp.get_input_details()[0]
+    x = np.random.default_rng(0).integers(0, 256, detail["shape"]).astype(detail["dtype"])
+    if detail["dtype"] == np.float32:
+        x = x / np.float32(255)
+    interp.set_tensor(detail["index"], x)
+    interp.invoke()
+    ours = rec.engine
+    ours._interp.set_tensor(ours.input.index, x)
+    ours.invoke()
+    expected = interp.get_tensor(interp.get_output_details()[0]["index"])
+    np.testing.assert_allclose(ours._interp.get_tensor(ours.output.index), expected, atol=1e-5)
 
 
 def test_multihead_cnn_fits_and_exports_int8(cli, small_data, tmp_path):
