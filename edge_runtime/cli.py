@@ -167,5 +167,89 @@ def _describe(recognizer) -> dict:
     }
 
 
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Append JSON lines here; this file is also the ledger that makes restarts exactly-once. Default: stdout.")
+@model_option
+@threads_option
+@click.option("--recursive", is_flag=True, help="Watch subfolders too.")
+@click.option("--move-done", default=None, type=click.Path(file_okay=False), metavar="DIR2",
+              help="Move each file here once its result is written.")
+@click.option("--delete-done", is_flag=True, help="Delete each file once its result is written.")
+@click.option("--skip-existing", is_flag=True, help="Ignore the files present at start (default: process them).")
+@click.option("--follow-symlinks", is_flag=True, help="Read symlinks that point outside the folder (default: refuse them).")
+@click.option("--interval", type=click.FloatRange(0.01, 60), default=0.1, show_default=True, help="Seconds between folder scans.")
+@click.option("--settle", type=click.FloatRange(0, 600), default=1.0, show_default=True,
+              help="Seconds a file must stay unchanged before it is read, unless it is a complete PNG/JPEG.")
+@click.option("--exit-when-idle", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
+              help="Exit after this long with nothing new (batch use); default: run until SIGTERM/SIGINT.")
+@interpreter_option
+def watch(folder, output, model, threads, recursive, move_done, delete_done, skip_existing, follow_symlinks,
+          interval, settle, exit_when_idle, interpreter):
+    """Recognise every image that appears in FOLDER, exactly once, as JSON lines.
+
+    A record is {"path", "text", "confidence", "size", "mtime_ns"}, or {"path", "error", ...}.
+    With --output, a killed and restarted service neither skips nor repeats a file.
+    SIGTERM/SIGINT finish the current file and exit 0.
+    """
+    from pathlib import Path
+
+    from .watch import Watcher, WatchOptions
+
+    if move_done and delete_done:
+        fail_usage("expected at most one of --move-done and --delete-done, got both")
+    recognizer = open_recognizer(model, threads, interpreter)
+    options = WatchOptions(Path(folder), Path(output) if output else None, recursive,
+                           Path(move_done) if move_done else None, delete_done, skip_existing, follow_symlinks,
+                           interval, settle)
+    watcher = Watcher(recognizer, options, log=lambda m: click.echo(f"captcha-edge watch: {m}", err=True))
+    watcher.install_signal_handlers()
+    try:
+        watcher.run(until_idle=exit_when_idle)
+    finally:
+        watcher.close()
+    click.echo(f"captcha-edge watch: {watcher.processed} files, {watcher.failed} errors", err=True)
+    sys.exit(EXIT_OK)
+
+
+@main.command()
+@click.argument("source")
+@model_option
+@threads_option
+@click.option("--fps", type=click.FloatRange(0, min_open=True), default=None,
+              help="Recognise at most this many frames per second (video files: per second of video).")
+@click.option("--roi", default=None, metavar="X,Y,W,H", help="Crop each frame to this rectangle first.")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Append JSON lines here (default: stdout).")
+@click.option("--changes-only", is_flag=True, help="Emit a line only when the text changes.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many recognitions.")
+@click.option("--retries", type=click.IntRange(0), default=None, help="Reconnect attempts for live sources (default: forever).")
+@interpreter_option
+def camera(source, model, threads, fps, roi, output, changes_only, max_frames, retries, interpreter):
+    """Recognise frames from SOURCE: a camera index (0), picamera2:N, a video file, or an rtsp/http URL.
+
+    Each result is a JSON line with the frame number and a UTC timestamp (and video_ms for files).
+    Live sources that fail or drop out are reopened with backoff; SIGTERM/SIGINT exit 0.
+    """
+    from pathlib import Path
+
+    from .camera import CameraOptions, CameraRunner, parse_roi
+
+    try:
+        region = parse_roi(roi) if roi else None
+    except ValueError as exc:
+        fail_usage(str(exc))
+    recognizer = open_recognizer(model, threads, interpreter)
+    runner = CameraRunner(recognizer, CameraOptions(source, fps, region, Path(output) if output else None,
+                                                    changes_only, max_frames, retries=retries),
+                          log=lambda m: click.echo(f"captcha-edge camera: {m}", err=True))
+    runner.install_signal_handlers()
+    try:
+        code = runner.run()
+    finally:
+        runner.close()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     main()

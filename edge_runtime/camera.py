@@ -1,0 +1,218 @@
+"""``captcha-edge camera``: recognise frames from a camera, a video file or a network stream.
+
+SOURCE can be:
+* a camera index (``0``), opened with OpenCV (V4L2 on Linux);
+* ``picamera2:N``, a Raspberry Pi camera module through picamera2, if it is installed
+  (OpenCV's V4L2 capture often returns no frames on those modules);
+* a video file or a URL that OpenCV opens (``rtsp://``, ``http://``).
+
+A live source (camera, URL) that fails or drops out is reopened with exponential backoff. A
+video file is read to its end, and recognition is sampled by video time at up to --fps.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import CaptchaEdgeError
+from .images import cv2
+
+
+class SourceError(CaptchaEdgeError):
+    """A video source cannot be opened or stopped delivering frames."""
+
+
+@dataclass(frozen=True)
+class CameraOptions:
+    source: str
+    fps: float | None = None  # recognitions per second at most; None: every frame
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels
+    output: Path | None = None  # None: standard output
+    changes_only: bool = False
+    max_frames: int | None = None
+    backoff_max: float = 30.0
+    retries: int | None = None  # reconnect attempts for live sources; None: forever
+
+
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected --roi x,y,w,h as four integers, got {text!r}") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise ValueError(f"expected a non-negative x,y and a positive w,h, got {text!r}")
+    return x, y, w, h
+
+
+def is_live(source: str) -> bool:
+    return source.isdigit() or "://" in source or source.startswith("picamera2:")
+
+
+class _OpenCVSource:
+    def __init__(self, source: str):
+        self.cap = cv2().VideoCapture(int(source) if source.isdigit() else source)
+        if not self.cap.isOpened():
+            self.cap.release()
+            what = "camera" if source.isdigit() else ("stream" if "://" in source else "video file")
+            raise SourceError(f"expected a {what} OpenCV can open, could not open {source!r}")
+
+    def read(self) -> tuple[np.ndarray | None, float | None]:
+        ok, frame = self.cap.read()
+        if not ok or frame is None:
+            return None, None
+        return frame, self.cap.get(cv2().CAP_PROP_POS_MSEC)
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class _PiCamera2Source:
+    def __init__(self, source: str):
+        try:
+            from picamera2 import Picamera2  # optional: only on Raspberry Pi OS
+        except ImportError:
+            raise SourceError("expected the picamera2 package for a 'picamera2:N' source, it is not installed "
+                              "(sudo apt install python3-picamera2)") from None
+        index = int(source.split(":", 1)[1] or 0)
+        try:
+            self.cam = Picamera2(index)
+            self.cam.configure(self.cam.create_still_configuration(main={"format": "RGB888"}))
+            self.cam.start()
+        except Exception as exc:  # picamera2 raises many kinds; all mean "cannot open"
+            raise SourceError(f"expected Pi camera {index} to open, picamera2 said: {exc}") from None
+
+    def read(self):
+        try:
+            return self.cam.capture_array(), None
+        except Exception:
+            return None, None
+
+    def close(self) -> None:
+        try:
+            self.cam.stop()
+            self.cam.close()
+        except Exception:
+            pass
+
+
+def open_source(source: str):
+    if source.startswith("picamera2:"):
+        return _PiCamera2Source(source)
+    if not is_live(source) and not Path(source).exists():
+        raise SourceError(f"expected a camera index, a video file or a URL, found no file at {source!r}")
+    return _OpenCVSource(source)
+
+
+def crop(frame: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
+    if roi is None:
+        return frame
+    x, y, w, h = roi
+    fh, fw = frame.shape[:2]
+    if x + w > fw or y + h > fh:
+        raise SourceError(f"expected --roi inside the {fw}x{fh} frame, got {x},{y},{w},{h}")
+    return frame[y : y + h, x : x + w]
+
+
+class CameraRunner:
+    def __init__(self, recognizer, options: CameraOptions, log: Callable[[str], None] = lambda m: None):
+        self.rec, self.opt, self.log = recognizer, options, log
+        self.stop = False
+        self.out = open(options.output, "a", encoding="utf-8") if options.output else sys.stdout
+        self.last_text: str | None = None
+        self.frames = self.recognised = 0
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):
+            self.stop = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> int:
+        """0: stopped or the video ended; 1: the source could not be (re)opened."""
+        live = is_live(self.opt.source)
+        delay, attempts = 1.0, 0
+        while not self.stop:
+            try:
+                source = open_source(self.opt.source)
+            except SourceError as exc:
+                if not live:
+                    self.log(str(exc))
+                    return 1
+                attempts += 1
+                if self.opt.retries is not None and attempts > self.opt.retries:
+                    self.log(f"{exc}; giving up after {attempts - 1} retries")
+                    return 1
+                self.log(f"{exc}; retrying in {delay:.0f} s")
+                self._sleep(delay)
+                delay = min(delay * 2, self.opt.backoff_max)
+                continue
+            delay, attempts = 1.0, 0
+            try:
+                ended = self._frames(source, live)
+            finally:
+                source.close()
+            if ended == "error":
+                return 1
+            if ended == "done" or not live:
+                self.log(f"end of {self.opt.source}: {self.frames} frames read, {self.recognised} recognised")
+                return 0
+            self.log(f"{self.opt.source} stopped delivering frames; reconnecting in {delay:.0f} s")
+            self._sleep(delay)
+            delay = min(delay * 2, self.opt.backoff_max)
+        return 0
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stop and time.monotonic() < end:
+            time.sleep(0.05)
+
+    def _frames(self, source, live: bool) -> str:
+        period = 1.0 / self.opt.fps if self.opt.fps else 0.0
+        last_at = None
+        while not self.stop:
+            frame, video_ms = source.read()
+            if frame is None:
+                return "dropped"
+            self.frames += 1
+            # Live: rate by wall clock. Files: by video time, so results do not depend on CPU speed.
+            now = time.monotonic() if live or video_ms is None else video_ms / 1000.0
+            if period and last_at is not None and now - last_at < period - 1e-6:
+                continue
+            last_at = now
+            try:
+                pred = self.rec.recognize(crop(frame, self.opt.roi))
+            except SourceError as exc:
+                self.log(str(exc))
+                return "error"
+            except CaptchaEdgeError as exc:
+                self._emit({"frame": self.frames, "error": str(exc)}, video_ms)
+                continue
+            self.recognised += 1
+            if self.opt.changes_only and pred.text == self.last_text:
+                continue
+            self.last_text = pred.text
+            self._emit({"frame": self.frames, "text": pred.text, "confidence": round(pred.confidence, 6)}, video_ms)
+            if self.opt.max_frames and self.recognised >= self.opt.max_frames:
+                return "done"
+        return "done"
+
+    def _emit(self, record: dict, video_ms: float | None) -> None:
+        record["time"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        if video_ms is not None and not is_live(self.opt.source):
+            record["video_ms"] = round(video_ms, 1)
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.out is not sys.stdout:
+            self.out.close()

@@ -1,0 +1,242 @@
+"""``captcha-edge watch``: recognise every image that appears in a folder, exactly once.
+
+How exactly-once works (documented in the README):
+
+* The output file is the ledger. Each record is the ``predict --format jsonl`` record plus
+  ``size`` and ``mtime_ns``, the identity of the file version it describes. A record is written
+  in one ``write`` of one line, then flushed and fsynced before the file is moved or deleted.
+* At start the ledger is read back. A torn last line (the process was killed mid-write) is
+  cut off. Then every file in the folder is compared with it. A file whose identity is already
+  recorded is not recognised again. With --move-done/--delete-done its pending move or delete
+  is finished.
+* A file is read only when it is complete. That means a PNG that ends with its IEND chunk, a JPEG
+  that ends with its EOI marker, or another file whose size and mtime have not changed for
+  ``settle`` seconds. A writer that renames a finished temporary file into the folder is
+  always safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TextIO
+
+from . import images
+from .errors import CaptchaEdgeError
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    folder: Path
+    output: Path | None = None  # None: standard output (no ledger)
+    recursive: bool = False
+    move_done: Path | None = None
+    delete_done: bool = False
+    skip_existing: bool = False
+    follow_symlinks: bool = False
+    interval: float = 0.1  # seconds between folder scans
+    settle: float = 1.0  # seconds a file of unknown format must stay unchanged
+    max_wait: float = 30.0  # an incomplete-looking PNG/JPEG is read anyway after this long
+
+
+@dataclass(frozen=True)
+class Seen:
+    size: int
+    mtime_ns: int
+    since: float  # monotonic time this size/mtime was first seen
+
+
+def looks_complete(head: bytes, tail: bytes) -> bool | None:
+    """True/False for formats whose end is recognisable (PNG, JPEG), None for the others."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if head.startswith(b"\xff\xd8"):
+        return tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+    return None
+
+
+def read_ledger(path: Path) -> set[tuple[str, int, int]]:
+    """Identities already recorded in the output; a torn last line is cut off first."""
+    if not path.exists():
+        return set()
+    with open(path, "rb+") as f:
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+    done = set()
+    for line in data[:end].splitlines():
+        try:
+            r = json.loads(line)
+            done.add((r["path"], int(r["size"]), int(r["mtime_ns"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # a foreign or damaged line: not ours to interpret
+    return done
+
+
+class Watcher:
+    def __init__(self, recognizer, options: WatchOptions, log: Callable[[str], None] = lambda m: None):
+        self.rec = recognizer
+        self.opt = options
+        self.log = log
+        self.folder = options.folder.resolve()
+        self.stop = False
+        self.seen: dict[str, Seen] = {}
+        self.done = read_ledger(options.output) if options.output else set()
+        self.ignored: set[tuple[str, int, int]] = set()
+        self.out: TextIO = open(options.output, "a", encoding="utf-8") if options.output else sys.stdout
+        self.processed = self.failed = 0
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):
+            self.stop = True  # finish the current file, then leave
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def candidates(self) -> list[Path]:
+        """Image-named entries of the folder (and subfolders with --recursive), sorted."""
+        found, stack = [], [self.folder]
+        skip = self.opt.move_done.resolve() if self.opt.move_done else None
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError as exc:
+                self.log(f"cannot scan {current}: {exc.strerror or exc}")
+                continue
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if self.opt.recursive and e.is_dir(follow_symlinks=False) and Path(e.path).resolve() != skip:
+                    stack.append(Path(e.path))
+                elif images.is_image_name(e.name):
+                    found.append(Path(e.path))
+        return sorted(found)
+
+    def run(self, until_idle: float | None = None) -> int:
+        """Watch until stopped (or, for tests and batch use, until idle for ``until_idle`` s)."""
+        if self.opt.skip_existing:
+            for p in self.candidates():
+                st = self._stat(p)
+                if st:
+                    self.ignored.add((str(p), st.st_size, st.st_mtime_ns))
+        idle_since = time.monotonic()
+        while not self.stop:
+            did = self.scan_once()
+            now = time.monotonic()
+            if did:
+                idle_since = now
+            elif until_idle is not None and now - idle_since >= until_idle:
+                break
+            if not did:
+                time.sleep(self.opt.interval)
+        return 0
+
+    def _stat(self, path: Path):
+        try:
+            return path.lstat() if path.is_symlink() else path.stat()
+        except OSError:
+            return None
+
+    def scan_once(self) -> bool:
+        """Process every ready file once; True if anything was processed."""
+        did = False
+        now = time.monotonic()
+        present = set()
+        for path in self.candidates():
+            if self.stop:
+                break
+            key = str(path)
+            present.add(key)
+            st = self._stat(path)
+            if st is None:
+                continue
+            ident = (key, st.st_size, st.st_mtime_ns)
+            if ident in self.ignored:
+                continue
+            if ident in self.done:
+                self._finish(path)  # recorded before a crash: only the move/delete was pending
+                continue
+            prev = self.seen.get(key)
+            if prev is None or (prev.size, prev.mtime_ns) != (st.st_size, st.st_mtime_ns):
+                self.seen[key] = prev = Seen(st.st_size, st.st_mtime_ns, now)
+            if self._ready(path, prev, now):
+                self._process(path, st)
+                did = True
+        for key in list(self.seen):
+            if key not in present:
+                del self.seen[key]
+        return did
+
+    def _ready(self, path: Path, seen: Seen, now: float) -> bool:
+        if path.is_symlink() or seen.size == 0:
+            return now - seen.since >= self.opt.settle
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+                f.seek(max(0, seen.size - 16))
+                tail = f.read(16)
+        except OSError:
+            return now - seen.since >= self.opt.settle  # unreadable: report it once it is stable
+        complete = looks_complete(head, tail)
+        if complete is True:
+            return True
+        if complete is False:
+            return now - seen.since >= self.opt.max_wait
+        return now - seen.since >= self.opt.settle
+
+    def _outside(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.folder)
+            return False
+        except ValueError:
+            return True
+
+    def _process(self, path: Path, st) -> None:
+        record = {"path": str(path)}
+        try:
+            if path.is_symlink() and not self.opt.follow_symlinks and self._outside(path):
+                raise CaptchaEdgeError("expected a file inside the watched folder, got a symlink pointing outside it (see --follow-symlinks)")
+            pred = self.rec.recognize(images.read_file(path))
+            record.update(text=pred.text, confidence=round(pred.confidence, 6))
+        except CaptchaEdgeError as exc:
+            record["error"] = str(exc)
+        except (MemoryError, ValueError) as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+        record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        self._append(record)
+        self.done.add((str(path), st.st_size, st.st_mtime_ns))
+        self.processed += 1
+        self.failed += "error" in record
+        self._finish(path)
+
+    def _append(self, record: dict) -> None:
+        # One write of one whole line, then flush and fsync: never a half line that counts.
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+        if self.out is not sys.stdout:
+            os.fsync(self.out.fileno())
+
+    def _finish(self, path: Path) -> None:
+        try:
+            if self.opt.delete_done:
+                path.unlink(missing_ok=True)
+            elif self.opt.move_done:
+                # Candidates come from scanning the folder, so they always lie inside it.
+                target = self.opt.move_done / Path(os.path.abspath(path)).relative_to(self.folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+        except OSError as exc:
+            self.log(f"cannot move or delete {path}: {exc.strerror or exc}")
+
+    def close(self) -> None:
+        if self.out is not sys.stdout:
+            self.out.close()
