@@ -251,5 +251,42 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
     sys.exit(code)
 
 
+@main.command()
+@click.option("--model", "-m", "models", multiple=True, metavar="NAME|FILE",
+              help="Model to measure (repeat it, or use --compare); default: the shipped default.")
+@click.option("--compare", "compare", multiple=True, metavar="NAME|FILE",
+              help="More models measured side by side in this same process (round-robin), for fair ratios.")
+@threads_option
+@click.option("--runs", type=click.IntRange(1), default=300, show_default=True, help="Measured recognitions per model.")
+@click.option("--warmup", type=click.IntRange(0), default=30, show_default=True, help="Unmeasured recognitions first.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=str), default=None,
+              help="Folder of real images to cycle through (default: seeded synthetic PNGs of the model's size).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json is stable (schema captcha-edge-bench/1): paste it into issues.")
+@interpreter_option
+def bench(models, compare, threads, runs, warmup, images, seed, fmt, interpreter):
+    """Measure load time, first inference, and invoke-only and end-to-end latency (min/p50/p90/p99/max/mean/std),
+    throughput and peak RSS, with the board's CPU, OS and package versions."""
+    from pathlib import Path
+
+    from .bench import BenchOptions, format_text, run
+    from .errors import CaptchaEdgeError
+
+    names = tuple(models or ("default",)) + tuple(compare)
+    options = BenchOptions(names, threads, runs, warmup, Path(images) if images else None, seed, interpreter)
+    show = sys.stderr.isatty()
+
+    def progress(done, total):
+        if show and (done == total or done % max(1, total // 50) == 0):
+            click.echo(f"\rbench: {done}/{total} rounds", err=True, nl=done == total)
+
+    try:
+        report = run(options, progress)
+    except (CaptchaEdgeError, ValueError) as exc:
+        fail_usage(str(exc))
+    click.echo(json.dumps(report, indent=2) if fmt == "json" else format_text(report))
+
+
 if __name__ == "__main__":
     main()

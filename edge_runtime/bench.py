@@ -1,0 +1,192 @@
+"""``captcha-edge bench``: latency of models on this board, in one process.
+
+Models are measured round-robin (run i of every model, then run i+1), so a noisy neighbour or
+a CPU frequency change affects every model alike, and their ratios stay fair.
+
+The JSON output (``--format json``) is versioned by its ``schema`` field:
+``captcha-edge-bench/1``. Fields are only ever added within a schema version.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+SCHEMA = "captcha-edge-bench/1"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[str, ...]
+    threads: int = 1
+    runs: int = 200
+    warmup: int = 20
+    images: Path | None = None
+    seed: int = 0
+    interpreter: str | None = None
+
+
+def stats(values_ms: list[float]) -> dict[str, float]:
+    v = sorted(values_ms)
+
+    def pct(q: float) -> float:
+        return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]
+
+    return {"min": v[0], "p50": statistics.median(v), "p90": pct(90), "p99": pct(99), "max": v[-1],
+            "mean": statistics.fmean(v), "std": statistics.pstdev(v)}
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor() or "unknown"
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    # x86 says "model name"; Raspberry Pi kernels say "Model" (the board) and list "CPU part".
+    for key in ("Model", "model name", "Hardware", "cpu model"):
+        if fields.get(key):
+            return fields[key]
+    part = fields.get("CPU part")
+    return {"0xd08": "ARM Cortex-A72", "0xd0b": "ARM Cortex-A76", "0xd03": "ARM Cortex-A53"}.get(part or "", part or "unknown")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def board() -> dict:
+    import cv2
+
+    return {
+        "cpu": _cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "os": platform.platform(), "python": platform.python_version(),
+        "numpy": np.__version__, "opencv": cv2.__version__,
+    }
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20
+
+
+def synthetic_inputs(height: int, width: int, count: int, seed: int) -> list[bytes]:
+    """Seeded random gray PNGs of the model's size: end-to-end then includes a real decode."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        ok, buf = cv2.imencode(".png", rng.integers(0, 256, (height, width), dtype=np.uint8))
+        out.append(buf.tobytes())
+    return out
+
+
+class _Model:
+    def __init__(self, name: str, options: BenchOptions):
+        from .recognizer import Recognizer, load_model
+
+        t0 = time.perf_counter()
+        loaded = load_model(name)
+        t1 = time.perf_counter()
+        self.rec = Recognizer(loaded, threads=options.threads, interpreter=options.interpreter)
+        t2 = time.perf_counter()
+        self.name, self.loaded = name, loaded
+        self.load_ms, self.init_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        c = loaded.contract
+        if options.images:
+            from .recognizer import image_paths
+
+            self.inputs = [p for p in image_paths(options.images)] or []
+            if not self.inputs:
+                raise ValueError(f"expected images in {options.images}, found none")
+        else:
+            self.inputs = synthetic_inputs(c.input.height, c.input.width, 16, options.seed)
+        t3 = time.perf_counter()
+        self.rec.recognize(self.inputs[0])
+        self.first_ms = (time.perf_counter() - t3) * 1e3
+        self.e2e: list[float] = []
+        self.invoke: list[float] = []
+
+    def once(self, i: int, keep: bool) -> None:
+        t0 = time.perf_counter()
+        pred = self.rec.recognize(self.inputs[i % len(self.inputs)])
+        if keep:
+            self.e2e.append((time.perf_counter() - t0) * 1e3)
+            self.invoke.append(pred.timings.invoke_ms)
+
+    def report(self, seconds: float) -> dict:
+        engine = self.rec.engine
+        return {
+            "model": self.name, "file": str(self.loaded.path), "bytes": len(self.loaded.data),
+            "arch": self.loaded.contract.arch, "quantization": self.loaded.contract.quantization,
+            "interpreter": f"{engine.info.distribution} {engine.info.version}",
+            "load_ms": self.load_ms, "init_ms": self.init_ms, "first_inference_ms": self.first_ms,
+            "invoke_ms": stats(self.invoke), "end_to_end_ms": stats(self.e2e),
+            "throughput_per_s": len(self.e2e) / seconds if seconds > 0 else None,
+        }
+
+
+def run(options: BenchOptions, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+    models = [_Model(name, options) for name in options.models]
+    total = options.warmup + options.runs
+    busy = [0.0] * len(models)
+    for i in range(total):
+        keep = i >= options.warmup
+        for k, m in enumerate(models):
+            t0 = time.perf_counter()
+            m.once(i, keep)
+            if keep:
+                busy[k] += time.perf_counter() - t0
+        progress(i + 1, total)
+    results = [m.report(seconds) for m, seconds in zip(models, busy)]
+    base = results[0]["end_to_end_ms"]["p50"]
+    for r in results:
+        r["end_to_end_p50_ratio_to_first"] = r["end_to_end_ms"]["p50"] / base
+    return {
+        "schema": SCHEMA,
+        "board": board(),
+        "options": {"threads": options.threads, "runs": options.runs, "warmup": options.warmup,
+                    "images": str(options.images) if options.images else f"synthetic (seed {options.seed})"},
+        "results": results,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def format_text(report: dict) -> str:
+    b = report["board"]
+    lines = [f"board: {b['cpu']} ({b['machine']}, {b['cores']} cores) · {b['os']} · Python {b['python']}",
+             f"runs: {report['options']['runs']} after {report['options']['warmup']} warm-up, "
+             f"{report['options']['threads']} thread(s), inputs: {report['options']['images']}"]
+    for r in report["results"]:
+        e, v = r["end_to_end_ms"], r["invoke_ms"]
+        lines += [
+            f"\n{r['model']}  ({r['bytes']} bytes, {r['arch']}, {r['quantization']}, {r['interpreter']})",
+            f"  load {r['load_ms']:.2f} ms · init {r['init_ms']:.2f} ms · first inference {r['first_inference_ms']:.2f} ms",
+            "  {:12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}".format("ms", "min", "p50", "p90", "p99", "max", "mean", "std"),
+            "  {:12} ".format("invoke") + " ".join(f"{v[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),
+            "  {:12} ".format("end-to-end") + " ".join(f"{e[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),
+            f"  throughput {r['throughput_per_s']:.0f} images/s"
+            + (f" · end-to-end p50 = {r['end_to_end_p50_ratio_to_first']:.2f}x the first model" if len(report["results"]) > 1 else ""),
+        ]
+    if report["peak_rss_mb"] is not None:
+        lines.append(f"\npeak RSS {report['peak_rss_mb']:.1f} MB")
+    return "\n".join(lines)
