@@ -72,11 +72,38 @@ def interpreter_class(preferred: str | None = None):
     )
 
 
+def refuse_known_crash(info: InterpreterInfo, model_bytes: bytes) -> None:
+    """tflite-runtime <= 2.14 on ARM segfaults in invoke() on int8 FULLY_CONNECTED layers with
+    per-channel weights (gemmlowp's per-channel output stage reads past its multipliers).
+    TF >= 2.16 converters quantize Dense layers per channel by default. captcha-train exports
+    per-tensor Dense weights, so this only refuses foreign or old files. A segfault is never
+    an acceptable answer."""
+    import platform
+
+    if info.module != "tflite_runtime" or not platform.machine().lower().startswith(("aarch64", "arm")):
+        return
+    try:
+        major, minor = (int(x) for x in info.version.split(".")[:2])
+    except ValueError:
+        return
+    if (major, minor) >= (2, 15):
+        return
+    from .flatbuf import has_per_channel_fully_connected
+
+    if has_per_channel_fully_connected(model_bytes):
+        raise ModelError(
+            f"expected per-tensor int8 fully-connected weights for tflite-runtime {info.version} on ARM, this model has "
+            "per-channel ones, which crash it; use ai-edge-litert (pip install ai-edge-litert) or re-export the model "
+            "with captcha-train"
+        )
+
+
 class Engine:
     """Owns one interpreter; maps uint8 pixels to output probabilities as float32."""
 
     def __init__(self, model_bytes: bytes, contract: Contract, threads: int = 1, interpreter: str | None = None):
         cls, self.info = interpreter_class(interpreter)
+        refuse_known_crash(self.info, model_bytes)
         self._model_bytes = model_bytes  # the interpreter reads from this buffer; keep it alive
         try:
             with _native_info_filtered():

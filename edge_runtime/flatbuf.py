@@ -18,6 +18,13 @@ TFLITE_IDENTIFIER = b"TFL3"
 _MODEL_BUFFERS = 4
 _MODEL_METADATA = 6
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
+_MODEL_OPERATOR_CODES, _MODEL_SUBGRAPHS = 1, 2
+_OPCODE_DEPRECATED, _OPCODE_VERSION, _OPCODE_BUILTIN = 0, 2, 3
+_SUBGRAPH_TENSORS, _SUBGRAPH_OPERATORS = 0, 3
+_OPERATOR_OPCODE_INDEX, _OPERATOR_INPUTS = 0, 1
+_TENSOR_QUANTIZATION = 4
+_QUANT_SCALE = 2
+FULLY_CONNECTED = 9
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 
 
@@ -37,6 +44,10 @@ class _Reader:
     def u16(self, pos: int) -> int:
         self._check(pos, 2)
         return struct.unpack_from("<H", self.data, pos)[0]
+
+    def i8(self, pos: int) -> int:
+        self._check(pos, 1)
+        return struct.unpack_from("<b", self.data, pos)[0]
 
     def u64(self, pos: int) -> int:
         self._check(pos, 8)
@@ -116,3 +127,58 @@ def _buffer_bytes(r: _Reader, buffer: int) -> bytes:
     offset, size = r.u64(off_pos), r.u64(size_pos)
     r._check(offset, size)
     return bytes(r.data[offset : offset + size])
+
+
+def _table_vector(r: _Reader, table: int, slot: int) -> list[int]:
+    """Positions of the tables in a vector-of-tables field (empty when absent)."""
+    pos = r.field(table, slot)
+    if pos is None:
+        return []
+    start, count = r.vector(pos)
+    return [r.indirect(start + 4 * i) for i in range(count)]
+
+
+def operator_codes(data: bytes) -> list[tuple[int, int]]:
+    """(builtin code, version) of every operator code of the model."""
+    r = _Reader(data)
+    model = r.indirect(0)
+    codes = []
+    for oc in _table_vector(r, model, _MODEL_OPERATOR_CODES):
+        dep = r.field(oc, _OPCODE_DEPRECATED)
+        new = r.field(oc, _OPCODE_BUILTIN)
+        ver = r.field(oc, _OPCODE_VERSION)
+        code = max(r.i8(dep) if dep is not None else 0, r.i32(new) if new is not None else 0)
+        codes.append((code, r.i32(ver) if ver is not None else 1))
+    return codes
+
+
+def has_per_channel_fully_connected(data: bytes) -> bool:
+    """True if a FULLY_CONNECTED op has a weight tensor quantized with more than one scale."""
+    if not is_tflite(data):
+        return False
+    r = _Reader(data)
+    model = r.indirect(0)
+    codes = operator_codes(data)
+    for subgraph in _table_vector(r, model, _MODEL_SUBGRAPHS):
+        tensors = _table_vector(r, subgraph, _SUBGRAPH_TENSORS)
+        for op in _table_vector(r, subgraph, _SUBGRAPH_OPERATORS):
+            idx_pos = r.field(op, _OPERATOR_OPCODE_INDEX)
+            index = r.u32(idx_pos) if idx_pos is not None else 0
+            if index >= len(codes) or codes[index][0] != FULLY_CONNECTED:
+                continue
+            inputs_pos = r.field(op, _OPERATOR_INPUTS)
+            if inputs_pos is None:
+                continue
+            start, count = r.vector(inputs_pos)
+            if count < 2:
+                continue
+            weights = r.i32(start + 4)
+            if not 0 <= weights < len(tensors):
+                continue
+            q = r.field(tensors[weights], _TENSOR_QUANTIZATION)
+            if q is None:
+                continue
+            scale = r.field(r.indirect(q), _QUANT_SCALE)
+            if scale is not None and r.vector(scale)[1] > 1:
+                return True
+    return False

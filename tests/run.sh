@@ -4,6 +4,7 @@
 #   bash tests/run.sh            # both suites
 #   bash tests/run.sh runtime    # only the runtime suite (no TensorFlow download)
 #   bash tests/run.sh tflite     # the runtime suite on tflite-runtime 2.14 with numpy<2
+#   bash tests/run.sh arm64      # the runtime on emulated aarch64 (needs ../shared/tools)
 #   bash tests/run.sh trainer    # only the trainer suite
 # The dataset is read by path: CAPTCHA_DATA, default ../shared/data/wilhelmy beside the checkout.
 set -euo pipefail
@@ -45,6 +46,19 @@ if [ "$which" = all ] || [ "$which" = tflite ]; then
   else
     echo "== runtime-tflite: skipped, tflite-runtime 2.14 has no wheels for this Python"
   fi
+fi
+if [ "$which" = all ] || [ "$which" = arm64 ]; then
+  # The runtime on emulated aarch64 (Cortex-A72, a Raspberry Pi 4) with both interpreters: the
+  # shipped models must read the same texts as on x86. Emulated timings mean nothing.
+  arm_env=${ARM64_ENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/captcha-edge/arm64-env}
+  arm_tests="tests/runtime/test_reference_texts.py tests/runtime/test_contract.py tests/runtime/test_images.py
+             tests/runtime/test_recognizer.py tests/runtime/test_cli.py tests/runtime/test_no_tensorflow.py"
+  for interp in ai_edge_litert tflite_runtime; do
+    echo "== arm64 ($interp): pytest on emulated Cortex-A72"
+    "$root/../shared/tools/arm64-env.sh" -q -p pytest==8.3.4 -p hypothesis "$arm_env" -- \
+      env PYTHONPATH="$root" CAPTCHA_EDGE_INTERPRETER=$interp bash -c \
+      "cd '$root' && python -m pytest $(echo $arm_tests) -p no:cacheprovider -k 'not console_script'" || status=1
+  done
 fi
 if [ "$which" = all ] || [ "$which" = trainer ]; then
   suite trainer "[train,test]" tests/trainer

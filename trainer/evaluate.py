@@ -14,16 +14,21 @@ from .train import RunConfig, RunFiles, decode_batch, load_config, to_inputs
 
 
 def load_keras(run_dir: str | os.PathLike, inference: bool = False):
-    """The run's best model, rebuilt from its config."""
-    from .models import build
+    """The run's best model, rebuilt from its config; ``inference=True`` gives the export graph
+    (recurrences unrolled, no dropout, batch 1) holding the same weights."""
+    from .models import build, transfer_weights
 
     config = load_config(run_dir)
     files = RunFiles(run_dir)
     if not files.best.exists():
         raise FileNotFoundError(f"expected trained weights at {files.best}, found none: run 'captcha-train fit' first")
-    model = build(config.arch, config.height, config.width, config.num_classes, config.label_length,
-                  config.width_mult, inference=inference)
+    args = (config.arch, config.height, config.width, config.num_classes, config.label_length, config.width_mult)
+    model = build(*args)
     model.load_weights(files.best)
+    if inference:
+        export_model = build(*args, inference=True)
+        transfer_weights(model, export_model)
+        return config, export_model
     return config, model
 
 

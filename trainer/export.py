@@ -64,6 +64,8 @@ def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes
         # uint8 input with scale 1/255 and zero point 0 lets the device feed raw pixels.
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
+        # Per-channel int8 Dense weights crash tflite-runtime 2.14 on ARM (gemmlowp) in invoke().
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     try:
         return bytes(converter.convert())
     except Exception as exc:  # ConverterError and friends

@@ -46,7 +46,7 @@ def _heads(x, num_classes: int, label_length: int, hidden: int | None, dropout: 
 
 def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0, inference=False):
     """The textbook multi-head CNN, layer for layer."""
-    inp = keras.Input((height, width, 1), name="image")
+    inp = _input(height, width, inference)
     x = layers.Conv2D(_f(16, width_mult), 3, padding="same", activation="relu")(inp)
     x = layers.MaxPooling2D()(x)
     x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
@@ -67,7 +67,7 @@ def _conv_bn(x, filters, name):
 
 def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
     """Deeper, narrower conv stack; height pooled away; a small linear head per position."""
-    inp = keras.Input((height, width, 1), name="image")
+    inp = _input(height, width, inference)
     x = inp
     for i, filters in enumerate((32, 64, 96, 128)):
         x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
@@ -79,6 +79,52 @@ def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inferenc
     return keras.Model(inp, out, name="cnn")
 
 
+def _input(height, width, inference):
+    # The export graph has a fixed batch of 1: no dynamic-shape ops (SHAPE/FILL) for LSTM states.
+    return keras.Input((height, width, 1), batch_size=1 if inference else None, name="image")
+
+
+def _reverse_time(x, name):
+    steps = x.shape[1]
+    order = list(range(steps - 1, -1, -1))
+    return layers.Lambda(lambda t: keras.ops.take(t, order, axis=1), name=name)(x)
+
+
+def _bilstm(x, units, dropout, inference, name):
+    """Bidirectional LSTM. The export graph spells both directions out and reverses time with a
+    constant gather: Keras' own reversal becomes an int8 REVERSE_V2 (version 3) that
+    tflite-runtime 2.14 accepts and then segfaults on in invoke() on aarch64."""
+    if not inference:
+        return layers.Bidirectional(layers.LSTM(units, return_sequences=True, dropout=dropout), name=name)(x)
+    forward = layers.LSTM(units, return_sequences=True, unroll=True, name=f"{name}_forward")(x)
+    backward = layers.LSTM(units, return_sequences=True, unroll=True, name=f"{name}_backward")(
+        _reverse_time(x, f"{name}_reverse_in"))
+    return layers.Concatenate(name=f"{name}_concat")([forward, _reverse_time(backward, f"{name}_reverse_out")])
+
+
+def transfer_weights(trained: keras.Model, export: keras.Model) -> None:
+    """Copy weights from the training graph into the export graph: a Bidirectional layer's
+    halves go to the export graph's '<name>_forward'/'<name>_backward' LSTMs, every other
+    weighted layer to its counterpart in the same order, with shapes checked."""
+    by_name = {layer.name: layer for layer in export.layers}
+    pairs, plain = [], []
+    for layer in trained.layers:
+        if isinstance(layer, layers.Bidirectional):
+            pairs += [(layer.forward_layer, by_name[f"{layer.name}_forward"]),
+                      (layer.backward_layer, by_name[f"{layer.name}_backward"])]
+        elif layer.weights:
+            plain.append(layer)
+    split = {dst.name for _, dst in pairs}
+    targets = [layer for layer in export.layers if layer.weights and layer.name not in split]
+    if len(plain) != len(targets):
+        raise ValueError(f"expected the export graph to have {len(plain)} other weighted layers, it has {len(targets)}")
+    for src, dst in pairs + list(zip(plain, targets)):
+        weights = src.get_weights()
+        if [w.shape for w in weights] != [tuple(w.shape) for w in dst.weights]:
+            raise ValueError(f"expected {dst.name} to take the weights of {src.name}, their shapes differ")
+        dst.set_weights(weights)
+
+
 def _to_sequence(x):
     """(N, H', W', C) feature map -> (N, W', H'*C): the width axis becomes time."""
     _, h, w, c = x.shape
@@ -88,7 +134,7 @@ def _to_sequence(x):
 
 def build_crnn_faithful(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
     """The Keras "OCR model for reading Captchas" design: 2 conv blocks, 2 BiLSTMs, CTC."""
-    inp = keras.Input((height, width, 1), name="image")
+    inp = _input(height, width, inference)
     x = layers.Conv2D(_f(32, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv1")(inp)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Conv2D(_f(64, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv2")(x)
@@ -96,17 +142,15 @@ def build_crnn_faithful(height, width, num_classes, label_length=None, width_mul
     x = _to_sequence(x)
     x = layers.Dense(_f(64, width_mult), activation="relu", name="dense1")(x)
     x = layers.Dropout(0.2)(x)
-    drop = 0.0 if inference else 0.25
     for units in (128, 64):
-        lstm = layers.LSTM(_f(units, width_mult), return_sequences=True, dropout=drop, unroll=inference)
-        x = layers.Bidirectional(lstm, name=f"bilstm{units}")(x)
+        x = _bilstm(x, _f(units, width_mult), 0.25, inference, f"bilstm{units}")
     out = layers.Dense(num_classes, activation="softmax", name="ctc_probs")(x)
     return keras.Model(inp, out, name="crnn_faithful")
 
 
 def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
     """BatchNorm conv stack down to width/8 time steps, one small BiLSTM, CTC."""
-    inp = keras.Input((height, width, 1), name="image")
+    inp = _input(height, width, inference)
     x = inp
     for i, filters in enumerate((32, 64, 96)):
         x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
@@ -114,15 +158,14 @@ def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, in
     x = _to_sequence(x)
     x = layers.Dense(_f(96, width_mult), activation="relu", name="project")(x)
     x = layers.Dropout(0.25)(x)
-    lstm = layers.LSTM(_f(64, width_mult), return_sequences=True, dropout=0.0 if inference else 0.1, unroll=inference)
-    x = layers.Bidirectional(lstm, name="bilstm")(x)
+    x = _bilstm(x, _f(64, width_mult), 0.1, inference, "bilstm")
     out = layers.Dense(num_classes, activation="softmax", name="ctc_probs")(x)
     return keras.Model(inp, out, name="crnn")
 
 
 def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
     """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
-    inp = keras.Input((height, width, 1), name="image")
+    inp = _input(height, width, inference)
     x = inp
     for i, filters in enumerate((24, 48, 64)):
         x = _conv_bn(x, _f(filters, width_mult), f"block{i}")

@@ -1,0 +1,20 @@
+"""Every shipped model reads exactly the texts it read on x86 with ai-edge-litert, on this
+platform and interpreter (CI runs this on emulated aarch64, with both interpreters)."""
+
+import json
+from pathlib import Path
+
+from edge_runtime.recognizer import Recognizer
+
+REFERENCE = json.loads((Path(__file__).parent / "reference_texts.json").read_text())
+
+
+def test_reference_covers_every_shipped_model(shipped):
+    assert sorted(REFERENCE["models"]) == sorted(shipped)
+
+
+def test_same_texts_as_on_x86(wilhelmy, shipped):
+    for name, expected in REFERENCE["models"].items():
+        rec = Recognizer.from_file(shipped[name])
+        got = [rec.recognize(wilhelmy / image).text for image in REFERENCE["images"]]
+        assert got == expected, f"{name} on {rec.engine.info.distribution} {rec.engine.info.version}"
