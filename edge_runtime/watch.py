@@ -174,6 +174,11 @@ class Watcher:
         for key in list(self.seen):
             if key not in present:
                 del self.seen[key]
+        # Months of running: forget identities of files that are gone (a file cannot come back
+        # with the same size and nanosecond mtime), so memory stays bounded by the folder.
+        if len(self.done) > 2 * len(present) + 1000:
+            self.done = {d for d in self.done if d[0] in present}
+            self.ignored = {d for d in self.ignored if d[0] in present}
         return did
 
     def _ready(self, path: Path, seen: Seen, now: float) -> bool:
