@@ -66,16 +66,19 @@ def _conv_bn(x, filters, name):
 
 
 def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
-    """Deeper, narrower conv stack; height pooled away; a small linear head per position."""
+    """BatchNorm conv stack down to 1/8 of the width; rows averaged away; a 1x1 squeeze and one
+    shared hidden layer feed one small softmax head per position (a third of the textbook's size)."""
     inp = _input(height, width, inference)
     x = inp
-    for i, filters in enumerate((32, 64, 96, 128)):
+    for i, (filters, pool) in enumerate(((32, 2), (64, 2), (96, 2), (128, (2, 1)))):
         x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
-        x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
-    # Average over the remaining rows: position along the width is what tells characters apart.
+        x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
     x = layers.AveragePooling2D((x.shape[1], 1), name="pool_rows")(x)
+    x = layers.Conv2D(_f(48, width_mult), 1, activation="relu", name="squeeze")(x)
     x = layers.Flatten()(x)
-    out = _heads(x, num_classes, label_length, hidden=None, dropout=0.4)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(_f(192, width_mult), activation="relu", name="shared")(x)
+    out = _heads(x, num_classes, label_length, hidden=None, dropout=0.3)
     return keras.Model(inp, out, name="cnn")
 
 
@@ -191,7 +194,7 @@ ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
         Arch("cnn-faithful", "multihead", 50, 200, False, 32, "textbook multi-head CNN (1.5M params), as published", build_cnn_faithful),
-        Arch("cnn", "multihead", 50, 200, True, 32, "BatchNorm CNN, rows pooled, linear heads, augmentation", build_cnn),
+        Arch("cnn", "multihead", 50, 200, True, 32, "BatchNorm CNN, rows pooled, 1x1 squeeze, shared hidden layer, 5 linear heads, augmentation", build_cnn),
         Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
         Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
         Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence): the fast one", build_convctc),

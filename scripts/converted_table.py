@@ -1,0 +1,70 @@
+"""Measure every shipped model on this machine (one process, round-robin, 1 thread, real
+validation images) and write converted/README.md plus a "latency" section in each metrics file.
+
+    python scripts/converted_table.py [--data DIR] [--runs 500]
+"""
+
+import argparse
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+from edge_runtime.bench import BenchOptions, run
+from edge_runtime.registry import DEFAULT_MODEL, shipped_dir, shipped_models
+
+HEADER = """# Shipped models
+
+Models we trained on our split of the 863 Wilhelmy & Rosas images with `captcha-train`, and
+exported with the contract embedded. Each `.json` file beside a model has its validation
+accuracy, its agreement with the Keras model, its size, the exact `fit` and `export` commands,
+the split (seed and validation file names), and the latency below. `captcha-edge info --model NAME`
+shows the embedded contract. The runtime's default is **`{default}`**.
+
+Validation: {val} images that training never saw (seed 0, 15 %). Latency: `{cmd}` on {board},
+{threads} thread, median of {runs} round-robin recognitions of real validation images per model,
+measured in one process. End-to-end covers reading the file to returning the text. Measured {day}.
+
+| model | arch | quantization | bytes | params | validation accuracy | agreement with Keras | end-to-end p50 ms | invoke p50 ms |
+|---|---|---|---:|---:|---|---:|---:|---:|
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--runs", type=int, default=500)
+    args = ap.parse_args()
+    models = shipped_models()
+    reports = {name: json.loads(path.with_suffix(".json").read_text()) for name, path in models.items()}
+    # Real validation images of the default model's split, shared by every model (same split).
+    names = reports[DEFAULT_MODEL]["split"]["val_names"]
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / "captcha-edge-val-links"
+    folder.mkdir(exist_ok=True)
+    for n in names:
+        link = folder / n
+        if not link.exists():
+            link.symlink_to(Path(args.data).resolve() / n)
+    order = [DEFAULT_MODEL] + [m for m in models if m != DEFAULT_MODEL]
+    result = run(BenchOptions(tuple(order), threads=1, runs=args.runs, warmup=50, images=folder))
+    b = result["board"]
+    board = f"{b['cpu']} ({b['machine']}, {b['cores']} cores), Python {b['python']}"
+    lines = [HEADER.format(default=DEFAULT_MODEL, val=len(names), board=board, threads=1, runs=args.runs,
+                           day=date.today().isoformat(), cmd="python scripts/converted_table.py")]
+    for r in result["results"]:
+        name = r["model"]
+        rep = reports[name]
+        rep["latency"] = {"end_to_end_ms_p50": r["end_to_end_ms"]["p50"], "invoke_ms_p50": r["invoke_ms"]["p50"],
+                          "board": board, "threads": 1, "date": date.today().isoformat(),
+                          "interpreter": r["interpreter"], "command": "python scripts/converted_table.py"}
+        (shipped_dir() / f"{name}.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n")
+        n_ok = round(rep["accuracy"] * rep["images"])
+        lines.append(f"| `{name}`{' (default)' if name == DEFAULT_MODEL else ''} | {rep['arch']} | {rep['quantization']} | "
+                     f"{rep['bytes']:,} | {rep['params']:,} | {rep['accuracy']:.4f} ({n_ok}/{rep['images']}) | "
+                     f"{rep['agreement_with_keras']:.4f} | {r['end_to_end_ms']['p50']:.3f} | {r['invoke_ms']['p50']:.3f} |")
+    (shipped_dir() / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
