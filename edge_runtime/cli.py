@@ -182,11 +182,13 @@ def _describe(recognizer) -> dict:
 @click.option("--interval", type=click.FloatRange(0.01, 60), default=0.1, show_default=True, help="Seconds between folder scans.")
 @click.option("--settle", type=click.FloatRange(0, 600), default=1.0, show_default=True,
               help="Seconds a file must stay unchanged before it is read, unless it is a complete PNG/JPEG.")
+@click.option("--max-wait", type=click.FloatRange(0, 3600), default=30.0, show_default=True,
+              help="Seconds to wait for a PNG/JPEG that looks unfinished before reading it anyway (it then gets an error record).")
 @click.option("--exit-when-idle", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
               help="Exit after this long with nothing new (batch use); default: run until SIGTERM/SIGINT.")
 @interpreter_option
 def watch(folder, output, model, threads, recursive, move_done, delete_done, skip_existing, follow_symlinks,
-          interval, settle, exit_when_idle, interpreter):
+          interval, settle, max_wait, exit_when_idle, interpreter):
     """Recognise every image that appears in FOLDER, exactly once, as JSON lines.
 
     A record is {"path", "text", "confidence", "size", "mtime_ns"}, or {"path", "error", ...}.
@@ -202,7 +204,7 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
     recognizer = open_recognizer(model, threads, interpreter)
     options = WatchOptions(Path(folder), Path(output) if output else None, recursive,
                            Path(move_done) if move_done else None, delete_done, skip_existing, follow_symlinks,
-                           interval, settle)
+                           interval, settle, max_wait)
     watcher = Watcher(recognizer, options, log=lambda m: click.echo(f"captcha-edge watch: {m}", err=True))
     watcher.install_signal_handlers()
     try:

@@ -27,9 +27,18 @@ IMAGE_EXTENSIONS = frozenset(
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
 
+#: Refuse images smaller than this on a side, or longer than MAX_ASPECT times their other side:
+#: neither can hold a readable CAPTCHA, and resizing them would only produce noise.
+MIN_SIDE = 4
+MAX_ASPECT = 100
+
 # OpenCV's own limit as a second line of defence, for formats our header check does not parse.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+# Our errors say what went wrong in one line; OpenCV's warnings would add more lines.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 _cv2 = None
+_stderr_copy: int | None = None
+_devnull: int | None = None
 
 
 def cv2():
@@ -131,6 +140,29 @@ def check_pixels(width: int, height: int) -> None:
         raise ImageError(
             f"expected at most {MAX_PIXELS} pixels (CAPTCHA_EDGE_MAX_PIXELS), got a {width}x{height} image"
         )
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(
+            f"expected an image at least {MIN_SIDE} px on each side and at most {MAX_ASPECT}:1, got {width}x{height}"
+        )
+
+
+def _imdecode_quietly(buf: np.ndarray):
+    """cv2.imdecode with native stderr muted: libpng and libjpeg print their complaints
+    straight to file descriptor 2, which would break one-line error output. The failure
+    itself still shows, as None or a cv2.error, and becomes our own one-line ImageError."""
+    global _stderr_copy, _devnull
+    if _stderr_copy is None:
+        try:
+            _stderr_copy, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            _stderr_copy = -1
+    if _stderr_copy < 0:
+        return cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
+    os.dup2(_devnull, 2)
+    try:
+        return cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
+    finally:
+        os.dup2(_stderr_copy, 2)
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -142,11 +174,12 @@ def decode(data: bytes) -> np.ndarray:
         check_pixels(*size)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
-        image = cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
+        image = _imdecode_quietly(buf)
     except Exception as exc:  # OpenCV raises cv2.error for its own limits and corrupt data
         raise ImageError(f"expected decodable image data, OpenCV refused it ({_first_line(exc)})") from None
     if image is None or image.size == 0:
         raise ImageError(f"expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got {len(data)} bytes OpenCV cannot decode")
+    check_pixels(image.shape[1], image.shape[0])
     return image
 
 

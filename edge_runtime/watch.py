@@ -92,7 +92,7 @@ class Watcher:
         self.done = read_ledger(options.output) if options.output else set()
         self.ignored: set[tuple[str, int, int]] = set()
         self.out: TextIO = open(options.output, "a", encoding="utf-8") if options.output else sys.stdout
-        self.processed = self.failed = 0
+        self.processed = self.failed = self.pending = 0
 
     def install_signal_handlers(self) -> None:
         def handler(signum, frame):
@@ -132,7 +132,7 @@ class Watcher:
         while not self.stop:
             did = self.scan_once()
             now = time.monotonic()
-            if did:
+            if did or self.pending:  # files still being written are not idleness
                 idle_since = now
             elif until_idle is not None and now - idle_since >= until_idle:
                 break
@@ -151,6 +151,7 @@ class Watcher:
         did = False
         now = time.monotonic()
         present = set()
+        self.pending = 0
         for path in self.candidates():
             if self.stop:
                 break
@@ -171,6 +172,8 @@ class Watcher:
             if self._ready(path, prev, now):
                 self._process(path, st)
                 did = True
+            else:
+                self.pending += 1
         for key in list(self.seen):
             if key not in present:
                 del self.seen[key]
