@@ -135,6 +135,8 @@ def _table_vector(r: _Reader, table: int, slot: int) -> list[int]:
     if pos is None:
         return []
     start, count = r.vector(pos)
+    if count > (r.size - start) // 4:
+        raise ModelError(f"expected a vector that fits in the file, got {count} entries")
     return [r.indirect(start + 4 * i) for i in range(count)]
 
 
@@ -159,9 +161,13 @@ def has_per_channel_fully_connected(data: bytes) -> bool:
     r = _Reader(data)
     model = r.indirect(0)
     codes = operator_codes(data)
+    budget = 1_000_000  # operators visited at most: a crafted file must not make this loop forever
     for subgraph in _table_vector(r, model, _MODEL_SUBGRAPHS):
         tensors = _table_vector(r, subgraph, _SUBGRAPH_TENSORS)
         for op in _table_vector(r, subgraph, _SUBGRAPH_OPERATORS):
+            budget -= 1
+            if budget < 0:
+                raise ModelError("expected at most 1,000,000 operators, got more")
             idx_pos = r.field(op, _OPERATOR_OPCODE_INDEX)
             index = r.u32(idx_pos) if idx_pos is not None else 0
             if index >= len(codes) or codes[index][0] != FULLY_CONNECTED:

@@ -133,6 +133,20 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def check_png_chunks(data: bytes) -> None:
+    """Refuse a PNG whose chunk lengths run past its end: OpenCV would otherwise spend seconds
+    (and memory) on a corrupt length such as 2 GB before failing."""
+    pos, n = 8, len(data)
+    while pos + 8 <= n:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if length > n - pos - 12:
+            raise ImageError(f"expected a complete PNG, chunk {kind!r} claims {length} bytes but only {max(0, n - pos - 12)} remain")
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+    raise ImageError(f"expected a complete PNG, got {n} bytes without an IEND chunk (truncated?)")
+
+
 def check_pixels(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageError(f"expected positive image dimensions, got {width}x{height}")
@@ -172,6 +186,8 @@ def decode(data: bytes) -> np.ndarray:
     size = header_size(data)
     if size is not None:
         check_pixels(*size)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        check_png_chunks(data)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         image = _imdecode_quietly(buf)
