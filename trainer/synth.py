@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 from pathlib import Path
 
 import numpy as np
+
+
+class _SeededSecrets:
+    """The part of the ``secrets`` API that captcha.image uses, drawn from a seeded generator."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def randbelow(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+    def randbits(self, k: int) -> int:
+        return self.rng.getrandbits(k)
+
+    def choice(self, seq):
+        return self.rng.choice(seq)
+
+
+@contextlib.contextmanager
+def _seeded(module, rng: random.Random):
+    # captcha >= 0.5 draws from ``secrets``, which cannot be seeded; a dataset that cannot be
+    # made again is no dataset, so its module-level ``secrets`` is swapped for this render only.
+    saved = getattr(module, "secrets", None)
+    module.secrets = _SeededSecrets(rng)
+    try:
+        yield
+    finally:
+        module.secrets = saved
 
 
 def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int, int], seed: int,
            size: tuple[int, int] = (50, 200), log=print) -> int:
     """Write ``count`` PNGs named <label>.png (labels are unique); returns how many were written."""
     try:
+        import captcha.image as captcha_image
         from captcha.image import ImageCaptcha
     except ImportError:
         raise RuntimeError("the 'captcha' package is missing: pip install 'captcha-edge[train]'") from None
@@ -26,11 +57,8 @@ def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int,
         if label in seen:
             continue
         seen.add(label)
-        # The captcha package draws with Python's random module; seed it per image for repeatability.
-        import random
-
-        random.seed(int(rng.integers(0, 2**31)))
-        maker.write(label, str(out / f"{label}.png"))
+        with _seeded(captcha_image, random.Random(int(rng.integers(0, 2**31)))):
+            maker.write(label, str(out / f"{label}.png"))
         written += 1
         if written % 500 == 0:
             log(f"{written}/{count}")
