@@ -23,6 +23,13 @@ import numpy as np
 
 SCHEMA = "captcha-edge-bench/1"
 
+#: Sustained int8 multiply-accumulates per second of one Raspberry Pi 4 core (Cortex-A72,
+#: 1.5 GHz), for a compute-bound latency ESTIMATE. Derived from ncnn's published Pi 4 benchmark
+#: (github.com/Tencent/ncnn/issues/3485): mobilenet_int8 (MobileNet v1, 569 M MACs) in 40.3 ms on
+#: 4 threads = 14.1 GMAC/s, about 3.5 GMAC/s per core. It ignores per-operator interpreter
+#: overhead, which dominates for models with hundreds of tiny ops (an unrolled LSTM).
+PI4_INT8_MACS_PER_S = 3.5e9
+
 
 @dataclass(frozen=True)
 class BenchOptions:
@@ -135,7 +142,12 @@ class _Model:
 
     def report(self, seconds: float) -> dict:
         engine = self.rec.engine
+        from .flatbuf import operator_count
+
+        macs = self.loaded.contract.metrics.get("macs")
         return {
+            "macs": macs, "operators": operator_count(self.loaded.data),
+            "pi4_estimate_ms": macs / PI4_INT8_MACS_PER_S * 1e3 if macs else None,
             "model": self.name, "file": str(self.loaded.path), "bytes": len(self.loaded.data),
             "arch": self.loaded.contract.arch, "quantization": self.loaded.contract.quantization,
             "interpreter": f"{engine.info.distribution} {engine.info.version}",
@@ -181,6 +193,9 @@ def format_text(report: dict) -> str:
         lines += [
             f"\n{r['model']}  ({r['bytes']} bytes, {r['arch']}, {r['quantization']}, {r['interpreter']})",
             f"  load {r['load_ms']:.2f} ms · init {r['init_ms']:.2f} ms · first inference {r['first_inference_ms']:.2f} ms",
+            f"  {r['operators']} operators"
+            + (f" · {r['macs'] / 1e6:.1f} M MACs · Pi 4 estimate ~{r['pi4_estimate_ms']:.2f} ms "
+               "(MACs at 3.5 GMAC/s, 1 core; an estimate, not a measurement)" if r["macs"] else ""),
             "  {:12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}".format("ms", "min", "p50", "p90", "p99", "max", "mean", "std"),
             "  {:12} ".format("invoke") + " ".join(f"{v[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),
             "  {:12} ".format("end-to-end") + " ".join(f"{e[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),

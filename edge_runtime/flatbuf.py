@@ -188,3 +188,10 @@ def has_per_channel_fully_connected(data: bytes) -> bool:
             if scale is not None and r.vector(scale)[1] > 1:
                 return True
     return False
+
+
+def operator_count(data: bytes) -> int:
+    """Number of operators in all subgraphs (a proxy for per-op interpreter overhead)."""
+    r = _Reader(data)
+    model = r.indirect(0)
+    return sum(len(_table_vector(r, sg, _SUBGRAPH_OPERATORS)) for sg in _table_vector(r, model, _MODEL_SUBGRAPHS))

@@ -162,7 +162,10 @@ def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
     t0 = time.monotonic()
     raw = convert(export_model, mode, representative)
     seconds = time.monotonic() - t0
-    run_metrics = {"params": int(keras_model.count_params()), "best_epoch": state.get("best_epoch"),
+    from .models import count_macs
+
+    run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
+                   "best_epoch": state.get("best_epoch"),
                    "val_accuracy_keras": state.get("best_val_accuracy"), "val_images": len(split["val"]),
                    "train_images": len(split["train"]), "train_seconds": round(state.get("train_seconds", 0.0), 1)}
     out = Path(out)
@@ -185,6 +188,7 @@ def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
     os.replace(tmp, out)
     report.update({
         "file": out.name, "bytes": len(final), "quantization": mode, "arch": config.arch, "params": run_metrics["params"],
+        "macs": run_metrics["macs"],
         "convert_seconds": round(seconds, 1), "run": run_metrics, "split": _split_summary(split),
         "fit_command": (files.root / "command.txt").read_text().strip() if (files.root / "command.txt").exists() else None,
         "export_command": shlex.join(["captcha-train", *sys.argv[1:]]) if Path(sys.argv[0]).name == "captcha-train" else None,

@@ -190,6 +190,41 @@ def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0,
     return keras.Model(inp, out, name="convctc")
 
 
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one inference (convolutions, dense and recurrent layers)."""
+    total = 0
+
+    def lstm(layer, steps, features):
+        return steps * 4 * layer.units * (features + layer.units)
+
+    for layer in model.layers:
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.Dense,
+                              layers.LSTM, layers.Bidirectional)):
+            inp, out = layer.input.shape, layer.output.shape
+        else:
+            continue
+        if isinstance(layer, layers.SeparableConv2D):
+            kh, kw = layer.kernel_size
+            cin = inp[-1]
+            total += out[1] * out[2] * (kh * kw * cin * layer.depth_multiplier + cin * layer.depth_multiplier * out[-1])
+        elif isinstance(layer, layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            total += out[1] * out[2] * kh * kw * inp[-1] * layer.depth_multiplier
+        elif isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            total += out[1] * out[2] * kh * kw * inp[-1] * out[-1]
+        elif isinstance(layer, layers.Dense):
+            rows = 1
+            for d in inp[1:-1]:
+                rows *= d
+            total += rows * inp[-1] * out[-1]
+        elif isinstance(layer, layers.Bidirectional):
+            total += 2 * lstm(layer.forward_layer, inp[1], inp[-1])
+        else:
+            total += lstm(layer, inp[1], inp[-1])
+    return int(total)
+
+
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
