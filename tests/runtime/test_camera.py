@@ -68,3 +68,8 @@ def test_bad_sources_get_one_clear_line(video, tmp_path):
     assert camera(str(path), "--roi", "1,2,3").returncode == 2
     stream = camera("rtsp://127.0.0.1:9/none", "--retries", "1")
     assert stream.returncode == 1 and "giving up" in stream.stderr and "Traceback" not in stream.stderr
+
+
+def test_picamera2_source_without_the_package_is_explained():
+    out = camera("picamera2:0", "--retries", "0")
+    assert out.returncode == 1 and "picamera2" in out.stderr and "Traceback" not in out.stderr

@@ -100,3 +100,13 @@ def test_console_script_works_from_another_directory(cli, tmp_path, wilhelmy):
     good = sorted(wilhelmy.glob("*.png"))[0]
     out = subprocess.run([exe, "predict", str(good)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+
+
+def test_trainer_cli_without_tensorflow_explains_itself(cli, tmp_path, wilhelmy):
+    """One distribution: captcha-train is installed on a device too, and says what it needs."""
+    from edge_runtime import __version__
+
+    assert __version__ in cli("--version", module="trainer.cli").stdout
+    assert "fit" in cli("--help", module="trainer.cli").stdout
+    out = cli("fit", "--data", str(wilhelmy), "--out", str(tmp_path / "run"), module="trainer.cli")
+    assert out.returncode == 1 and "pip install 'captcha-edge[train]'" in out.stderr and "Traceback" not in out.stderr
