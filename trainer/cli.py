@@ -117,7 +117,10 @@ def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
     from trainer.metrics import format_table
 
     log = (lambda m: click.echo(m, err=True)) if fmt == "json" else _log
-    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
+    try:
+        metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
     else:
@@ -144,7 +147,7 @@ def export(run_dir, quantize, out, min_agreement):
         target = os.path.join(out, f"{arch}-{mode}.tflite") if quantize == "all" else out
         try:
             run_export(run_dir, mode, target, min_agreement=min_agreement, log=_log)
-        except ExportError as exc:
+        except (ExportError, ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
 
 

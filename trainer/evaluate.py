@@ -24,7 +24,13 @@ def load_keras(run_dir: str | os.PathLike, inference: bool = False):
         raise FileNotFoundError(f"expected trained weights at {files.best}, found none: run 'captcha-train fit' first")
     args = (config.arch, config.height, config.width, config.num_classes, config.label_length, config.width_mult)
     model = build(*args)
-    model.load_weights(files.best)
+    try:
+        model.load_weights(files.best)
+    except ValueError:
+        raise ValueError(
+            f"expected the weights in {files.best} to fit the current '{config.arch}' architecture, they do not: "
+            f"the run was made by trainer {config.trainer_version} with an older design of '{config.arch}'; retrain it"
+        ) from None
     if inference:
         export_model = build(*args, inference=True)
         transfer_weights(model, export_model)

@@ -66,20 +66,36 @@ def _conv_bn(x, filters, name):
 
 
 def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
-    """BatchNorm conv stack down to 1/8 of the width; rows averaged away; a 1x1 squeeze and one
-    shared hidden layer feed one small softmax head per position (a third of the textbook's size)."""
+    """Multi-head CNN on the convctc trunk: rows collapsed by a learned full-height convolution
+    (averaging them away lost too much), context along the width, then a 1x1 squeeze and one
+    shared hidden layer feeding one small softmax head per position."""
     inp = _input(height, width, inference)
-    x = inp
-    for i, (filters, pool) in enumerate(((32, 2), (64, 2), (96, 2), (128, (2, 1)))):
-        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
-        x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
-    x = layers.AveragePooling2D((x.shape[1], 1), name="pool_rows")(x)
-    x = layers.Conv2D(_f(48, width_mult), 1, activation="relu", name="squeeze")(x)
+    x = _conv_trunk(inp, width_mult)
+    x = layers.Conv2D(_f(32, width_mult), 1, activation="relu", name="squeeze")(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(_f(192, width_mult), activation="relu", name="shared")(x)
     out = _heads(x, num_classes, label_length, hidden=None, dropout=0.3)
     return keras.Model(inp, out, name="cnn")
+
+
+def _conv_trunk(x, width_mult):
+    """Conv blocks to (N, 1, W/4, C): rows collapsed by one full-height convolution, then two
+    separable (1, 5) convolutions for context along the width."""
+    for i, filters in enumerate((24, 48, 64)):
+        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
+        pool = (2, 2) if i < 2 else (2, 1)
+        x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
+    rows = x.shape[1]
+    x = layers.Conv2D(_f(96, width_mult), (rows, 1), use_bias=False, name="collapse_conv")(x)
+    x = layers.BatchNormalization(name="collapse_bn")(x)
+    x = layers.ReLU(name="collapse_relu")(x)
+    for i in range(2):
+        # 1-D context along time, written as (1, 5) 2-D convolutions to stay in builtin ops.
+        x = layers.SeparableConv2D(_f(96, width_mult), (1, 5), padding="same", use_bias=False, name=f"time{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"time{i}_bn")(x)
+        x = layers.ReLU(name=f"time{i}_relu")(x)
+    return x
 
 
 def _input(height, width, inference):
@@ -169,21 +185,7 @@ def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, in
 def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
     """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
     inp = _input(height, width, inference)
-    x = inp
-    for i, filters in enumerate((24, 48, 64)):
-        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
-        pool = (2, 2) if i < 2 else (2, 1)
-        x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
-    rows = x.shape[1]
-    # Collapse the remaining rows with one full-height convolution: (N, 1, W', C).
-    x = layers.Conv2D(_f(96, width_mult), (rows, 1), use_bias=False, name="collapse_conv")(x)
-    x = layers.BatchNormalization(name="collapse_bn")(x)
-    x = layers.ReLU(name="collapse_relu")(x)
-    for i in range(2):
-        # 1-D context along time, written as (1, 5) 2-D convolutions to stay in builtin ops.
-        x = layers.SeparableConv2D(_f(96, width_mult), (1, 5), padding="same", use_bias=False, name=f"time{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"time{i}_bn")(x)
-        x = layers.ReLU(name=f"time{i}_relu")(x)
+    x = _conv_trunk(inp, width_mult)
     x = layers.Dropout(0.2)(x)
     x = layers.Conv2D(num_classes, 1, activation="softmax", name="ctc_probs")(x)
     out = layers.Reshape((x.shape[2], num_classes), name="steps")(x)
@@ -229,7 +231,7 @@ ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
         Arch("cnn-faithful", "multihead", 50, 200, False, 32, "textbook multi-head CNN (1.5M params), as published", build_cnn_faithful),
-        Arch("cnn", "multihead", 50, 200, True, 32, "BatchNorm CNN, rows pooled, 1x1 squeeze, shared hidden layer, 5 linear heads, augmentation", build_cnn),
+        Arch("cnn", "multihead", 50, 200, True, 32, "convctc trunk (learned row collapse, width context), shared hidden layer, 5 linear heads, augmentation", build_cnn),
         Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
         Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
         Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence): the fast one", build_convctc),
