@@ -69,9 +69,12 @@ def main() -> None:
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
 @click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=1.0, show_default=True, help="Scale every layer's width.")
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Cap batches per epoch (quick trials).")
+@click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
+              help="Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
+                   "from a convctc run: same trunk). That run must not have trained on this run's validation images.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size, learning_rate,
-        patience, augment, width_mult, max_steps, overwrite):
+        patience, augment, width_mult, max_steps, init_from, overwrite):
     """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
     from trainer.data import common_length, infer_charset, list_images, scan_labels
 
@@ -90,7 +93,8 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
         label_length=common_length(labels) if spec.kind == "multihead" else None,
         height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
-        augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps)
+        augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps,
+        init_from=os.path.abspath(init_from) if init_from else None)
     try:
         run_fit(config, out, overwrite=overwrite, log=_log)
     except ValueError as exc:

@@ -36,6 +36,7 @@ class RunConfig:
     augment: bool = True
     width_mult: float = 1.0
     max_steps: int | None = None  # per epoch; for smoke tests
+    init_from: str | None = None  # a run whose same-named layers initialise this model
     trainer_version: str = __version__
 
     @property
@@ -209,6 +210,8 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     keras.utils.set_random_seed(config.seed)
     model = compile_model(build(config.arch, config.height, config.width, config.num_classes,
                                 config.label_length, config.width_mult), config)
+    if config.init_from and not (files.state.exists() and files.last.exists()):
+        init_weights(model, config, train_names=train.names, val_names=val.names, log=log)
     state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "best_val_loss": None,
              "history": [], "params": int(model.count_params()), "train_seconds": 0.0, "done": False}
     if files.state.exists() and files.last.exists():
@@ -231,6 +234,32 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     log(f"best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
         f"{state['train_seconds']:.0f} s of training; weights in {files.best}")
     return state
+
+
+def init_weights(model, config: RunConfig, train_names, val_names, log=print) -> None:
+    """Copy the weights of every same-named, same-shaped layer from another run's best model.
+    That run must not have trained on any of this run's validation images."""
+    from .evaluate import load_keras
+
+    other = RunFiles(config.init_from)
+    other_split = D.read_json(other.split)
+    leaked = set(other_split["train"]) & set(val_names)
+    if leaked:
+        raise ValueError(f"expected --init-from {config.init_from} to have trained on none of this run's validation "
+                         f"images, it trained on {len(leaked)} of them; use the same --seed and data")
+    _, source = load_keras(config.init_from)
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in model.layers:
+        src = by_name.get(layer.name)
+        if src is None or not layer.weights:
+            continue
+        if [tuple(w.shape) for w in layer.weights] == [tuple(w.shape) for w in src.weights]:
+            layer.set_weights(src.get_weights())
+            copied.append(layer.name)
+    if not copied:
+        raise ValueError(f"expected layers in common with {config.init_from}, found none")
+    log(f"initialised {len(copied)} layers from {config.init_from}: {', '.join(copied)}")
 
 
 def _save_weights(model, path: Path) -> None:

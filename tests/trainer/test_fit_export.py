@@ -116,3 +116,19 @@ def test_flex_ops_fail_the_export():
     model = keras.Model(inp, keras.layers.LSTM(4, return_sequences=True)(inp))  # not unrolled: a while loop
     with pytest.raises(ExportError, match="Flex"):
         convert(model, "float32")
+
+
+def test_init_from_copies_the_shared_trunk_and_refuses_leaks(cli, small_data, tmp_path):
+    base = tmp_path / "convctc"
+    out = cli("fit", "--data", str(small_data), "--arch", "convctc", "--out", str(base), "--epochs", "1", *TINY,
+              module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-2000:]
+    ok = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(tmp_path / "cnn"), "--epochs", "1",
+             "--init-from", str(base), *TINY, module="trainer.cli")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "initialised 12 layers" in ok.stdout and "collapse_conv" in ok.stdout
+    # Another seed splits differently: the base run trained on some of this run's validation images.
+    other = [a if a != "1" else "2" for a in TINY]
+    leak = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(tmp_path / "leak"), "--epochs", "1",
+               "--init-from", str(base), *other, module="trainer.cli")
+    assert leak.returncode != 0 and "trained on none of this run's validation images" in leak.stderr
