@@ -75,8 +75,15 @@ def read_file(path: str | os.PathLike) -> bytes:
             raise ImageError("expected an image file, got an empty (0-byte) file")
         if st.st_size > MAX_FILE_BYTES:
             raise ImageError(f"expected an image file of at most {MAX_FILE_BYTES} bytes, got {st.st_size} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(MAX_FILE_BYTES + 1)
+        # os.read straight from the descriptor: a Python file object would cost more than the read.
+        chunks, left = [], MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, max(st.st_size, 4096) + 1))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError as exc:
         raise ImageError(f"expected a readable image file, got {exc.strerror or exc}") from None
     finally:
