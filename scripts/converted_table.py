@@ -22,8 +22,10 @@ the split (seed and validation file names), and the latency below. `captcha-edge
 shows the embedded contract. The runtime's default is **`{default}`**.
 
 Validation: {val} images that training never saw (seed 0, 15 %). Latency: `{cmd}` on {board},
-{threads} thread, median of {runs} round-robin recognitions of real validation images per model,
-measured in one process. End-to-end covers reading the file to returning the text. Measured {day}.
+{threads} thread, the median of {runs} recognitions of real validation images, one model at a time
+(interleaving six interpreters in one process thrashes the caches; for fair ratios between two
+models, use `captcha-edge bench --compare`). End-to-end covers reading the file to returning the
+text. Measured {day}.
 
 | model | arch | quantization | bytes | params | validation accuracy | agreement with Keras | end-to-end p50 ms | invoke p50 ms |
 |---|---|---|---:|---:|---|---:|---:|---:|
@@ -46,12 +48,12 @@ def main() -> None:
         if not link.exists():
             link.symlink_to(Path(args.data).resolve() / n)
     order = [DEFAULT_MODEL] + [m for m in models if m != DEFAULT_MODEL]
-    result = run(BenchOptions(tuple(order), threads=1, runs=args.runs, warmup=50, images=folder))
-    b = result["board"]
+    results = [run(BenchOptions((name,), threads=1, runs=args.runs, warmup=50, images=folder)) for name in order]
+    b = results[0]["board"]
     board = f"{b['cpu']} ({b['machine']}, {b['cores']} cores), Python {b['python']}"
-    lines = [HEADER.format(default=DEFAULT_MODEL, val=len(names), board=board, threads=1, runs=args.runs,
+    lines = [HEADER.rstrip("\n").format(default=DEFAULT_MODEL, val=len(names), board=board, threads=1, runs=args.runs,
                            day=date.today().isoformat(), cmd="python scripts/converted_table.py")]
-    for r in result["results"]:
+    for r in (res["results"][0] for res in results):
         name = r["model"]
         rep = reports[name]
         rep["latency"] = {"end_to_end_ms_p50": r["end_to_end_ms"]["p50"], "invoke_ms_p50": r["invoke_ms"]["p50"],
