@@ -64,6 +64,11 @@ def main() -> None:
         lines.append(f"| `{name}`{' (default)' if name == DEFAULT_MODEL else ''} | {rep['arch']} | {rep['quantization']} | "
                      f"{rep['bytes']:,} | {rep['params']:,} | {rep['accuracy']:.4f} ({n_ok}/{rep['images']}) | "
                      f"{rep['agreement_with_keras']:.4f} | {r['end_to_end_ms']['p50']:.3f} | {r['invoke_ms']['p50']:.3f} |")
+    chained = {n: r["fit_chain"] for n, r in reports.items() if len(r.get("fit_chain", [])) > 1}
+    if chained:
+        lines.append("\nModels trained in several steps (`fit --init-from`), earliest first:\n")
+        for name, chain in chained.items():
+            lines.append(f"- `{name}`: " + " → ".join(f"`{c}`" for c in chain))
     (shipped_dir() / "README.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

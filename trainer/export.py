@@ -117,6 +117,19 @@ def _split_summary(split: dict) -> dict:
             "val_names": val}
 
 
+def fit_chain(run_dir: str | os.PathLike) -> list[str]:
+    """The fit commands that made a run, earliest first, following --init-from links."""
+    chain, seen, current = [], set(), Path(run_dir).resolve()
+    while current and current not in seen:
+        seen.add(current)
+        command = current / "command.txt"
+        chain.append(command.read_text().strip() if command.exists() else f"(no command.txt in {current})")
+        config = current / "config.json"
+        nxt = D.read_json(config).get("init_from") if config.exists() else None
+        current = Path(nxt).resolve() if nxt else None
+    return chain[::-1]
+
+
 def parity(model_file: Path, keras_probs: np.ndarray, config: RunConfig, pixels: np.ndarray, labels: list[str]) -> dict:
     """The exported model, run by edge_runtime on the validation pixels, against the Keras model."""
     from edge_runtime.recognizer import Recognizer
@@ -191,6 +204,7 @@ def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
         "macs": run_metrics["macs"],
         "convert_seconds": round(seconds, 1), "run": run_metrics, "split": _split_summary(split),
         "fit_command": (files.root / "command.txt").read_text().strip() if (files.root / "command.txt").exists() else None,
+        "fit_chain": fit_chain(run_dir),
         "export_command": shlex.join(["captcha-train", *sys.argv[1:]]) if Path(sys.argv[0]).name == "captcha-train" else None,
         "trainer_version": __version__,
     })
