@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from edge_runtime import images
 from edge_runtime.contract import InputSpec, read_contract

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from edge_runtime import images
 from edge_runtime.contract import InputSpec, read_contract
 from edge_runtime.engine import Engine
-from edge_runtime.errors import CaptchaEdgeError, ImageError, ModelError
+from edge_runtime.errors import ImageError, ModelError
 from edge_runtime.flatbuf import has_per_channel_fully_connected, read_metadata
 from edge_runtime.registry import DEFAULT_MODEL, shipped_models
 
