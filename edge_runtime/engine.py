@@ -144,11 +144,6 @@ class Engine:
         """(steps, classes) float32 probabilities of the last invoke."""
         return dequantize(self._interp.get_tensor(self.output.index)[0], self.output)
 
-    def run(self, pixels: np.ndarray) -> np.ndarray:
-        self.set_input(pixels)
-        self._invoke()
-        return self.output_probs()
-
 
 @contextlib.contextmanager
 def _native_info_filtered():

@@ -202,8 +202,7 @@ def decode(data: bytes) -> np.ndarray:
         raise ImageError(f"expected decodable image data, OpenCV refused it ({_first_line(exc)})") from None
     if image is None or image.size == 0:
         raise ImageError(f"expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got {len(data)} bytes OpenCV cannot decode")
-    check_pixels(image.shape[1], image.shape[0])
-    return image
+    return image  # its shape is checked once, by preprocess.to_gray, which every consumer calls
 
 
 def load(source: ImageSource) -> np.ndarray:

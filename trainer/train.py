@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from edge_runtime._version import __version__
@@ -117,16 +118,12 @@ def ctc_loss_fn(blank_index: int):
 
 
 def compile_model(model, config: RunConfig):
-    import keras
-
     loss = ctc_loss_fn(config.blank_index) if config.kind == "ctc" else keras.losses.SparseCategoricalCrossentropy()
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
     return model
 
 
 def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray):
-    import keras
-
     from .augment import augment
 
     spec = config.input_spec
@@ -197,8 +194,6 @@ def split_for_run(config: RunConfig, files: RunFiles, log=print) -> tuple[D.Data
 
 def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print) -> dict:
     """Train (or resume) a run; returns the final state dict."""
-    import keras
-
     from .models import build
 
     files = prepare_run(config, out, overwrite)
@@ -268,13 +263,7 @@ def _save_weights(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _make_tracker_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _Tracker(_make_tracker_base()):
+class _Tracker(keras.callbacks.Callback):
     """Per-epoch progress line, validation accuracy by the runtime's decoders, best/last
     checkpoints and state written atomically, early stopping."""
 
