@@ -11,7 +11,7 @@ import click
 
 from edge_runtime._version import __version__
 
-ARCH_NAMES = ("cnn", "crnn", "cnn-faithful", "crnn-faithful", "convctc")
+ARCH_NAMES = ("cnn", "cnn-aux", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
 
 
 def _quiet_tensorflow() -> None:
@@ -56,7 +56,8 @@ def main() -> None:
               envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
 @click.option("--arch", type=click.Choice(ARCH_NAMES), default="crnn", show_default=True,
               help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
-                   "convctc: convolution-only CTC.")
+                   "cnn-aux: multi-head CNN trained with a CTC side output; convctc: convolution-only CTC; "
+                   "convctc-fast: convctc at a third of the compute.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
 @click.option("--epochs", type=click.IntRange(1), default=150, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")
@@ -72,12 +73,20 @@ def main() -> None:
 @click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
               help="Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
                    "from a convctc run: same trunk). That run must not have trained on this run's validation images.")
+@click.option("--folds", type=click.IntRange(2), default=None,
+              help="Cross-validation: deal the seeded order into this many folds and validate on --fold.")
+@click.option("--fold", type=click.IntRange(1), default=None, help="Which fold validates (1..--folds).")
+@click.option("--select", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Keep the epoch best on validation, or the last one (no early stopping, learning rate steered by "
+                   "training loss): then the validation score is an unbiased estimate.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size, learning_rate,
-        patience, augment, width_mult, max_steps, init_from, overwrite):
+        patience, augment, width_mult, max_steps, init_from, folds, fold, select, overwrite):
     """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
     from trainer.data import common_length, infer_charset, list_images, scan_labels
 
+    if (folds is None) != (fold is None) or (folds and fold > folds):
+        raise click.UsageError(f"expected --folds K and --fold 1..K together, got --folds {folds} --fold {fold}")
     _quiet_tensorflow()
     from trainer.models import ARCHS
     from trainer.train import RunConfig, fit as run_fit
@@ -94,7 +103,7 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
         height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps,
-        init_from=os.path.abspath(init_from) if init_from else None)
+        init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select)
     try:
         run_fit(config, out, overwrite=overwrite, log=_log)
     except ValueError as exc:

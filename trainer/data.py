@@ -120,6 +120,21 @@ def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[
     return train, val
 
 
+def fold_names(names: list[str], folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
+    """k-fold split: the seeded order dealt into ``folds`` parts; part ``fold`` (1-based) validates.
+    Over fold = 1..folds every name is validated exactly once."""
+    if not 2 <= folds <= len(names):
+        raise ValueError(f"expected 2 to {len(names)} folds for {len(names)} images, got {folds}")
+    if not 1 <= fold <= folds:
+        raise ValueError(f"expected a fold from 1 to {folds}, got {fold}")
+    ordered = sorted(names)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    val_rows = set(order[fold - 1 :: folds].tolist())
+    val = sorted(ordered[i] for i in val_rows)
+    train = sorted(ordered[i] for i in range(len(ordered)) if i not in val_rows)
+    return train, val
+
+
 def write_json(path: str | os.PathLike, data) -> None:
     """Write JSON atomically: a killed process leaves the old file or the new one, never half of one."""
     path = Path(path)

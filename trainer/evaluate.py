@@ -16,7 +16,7 @@ from .train import RunConfig, RunFiles, decode_batch, load_config, to_inputs
 def load_keras(run_dir: str | os.PathLike, inference: bool = False):
     """The run's best model, rebuilt from its config; ``inference=True`` gives the export graph
     (recurrences unrolled, no dropout, batch 1) holding the same weights."""
-    from .models import build, transfer_weights
+    from .models import build, primary, transfer_weights
 
     config = load_config(run_dir)
     files = RunFiles(run_dir)
@@ -31,6 +31,7 @@ def load_keras(run_dir: str | os.PathLike, inference: bool = False):
             f"expected the weights in {files.best} to fit the current '{config.arch}' architecture, they do not: "
             f"the run was made by trainer {config.trainer_version} with an older design of '{config.arch}'; retrain it"
         ) from None
+    model = primary(model)
     if inference:
         export_model = build(*args, inference=True)
         transfer_weights(model, export_model)

@@ -25,6 +25,7 @@ class Arch:
     batch_size: int
     description: str
     build: Callable[..., keras.Model]
+    aux_ctc: bool = False  # the training graph has a second, CTC output; never exported
 
 
 def _f(filters: int, mult: float) -> int:
@@ -59,8 +60,9 @@ def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0,
     return keras.Model(inp, out, name="cnn_faithful")
 
 
-def _conv_bn(x, filters, name):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def _conv_bn(x, filters, name, separable=False):
+    conv = layers.SeparableConv2D if separable else layers.Conv2D
+    x = conv(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -79,11 +81,11 @@ def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inferenc
     return keras.Model(inp, out, name="cnn")
 
 
-def _conv_trunk(x, width_mult):
+def _conv_trunk(x, width_mult, filters=(24, 48, 64), separable=(False, False, False)):
     """Conv blocks to (N, 1, W/4, C): rows collapsed by one full-height convolution, then two
     separable (1, 5) convolutions for context along the width."""
-    for i, filters in enumerate((24, 48, 64)):
-        x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
+    for i, (n, sep) in enumerate(zip(filters, separable)):
+        x = _conv_bn(x, _f(n, width_mult), f"block{i}", separable=sep)
         pool = (2, 2) if i < 2 else (2, 1)
         x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
     rows = x.shape[1]
@@ -96,6 +98,32 @@ def _conv_trunk(x, width_mult):
         x = layers.BatchNormalization(name=f"time{i}_bn")(x)
         x = layers.ReLU(name=f"time{i}_relu")(x)
     return x
+
+
+def build_cnn_aux(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+    """The multi-head CNN trained in one run with a second, CTC output on its trunk. CTC teaches
+    the trunk where characters are, which 734 images cannot teach five position heads alone; the
+    export graph drops that output, so the shipped model is a plain multi-head CNN."""
+    inp = _input(height, width, inference)
+    trunk = _conv_trunk(inp, width_mult)
+    x = layers.Conv2D(_f(32, width_mult), 1, activation="relu", name="squeeze")(trunk)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(_f(192, width_mult), activation="relu", name="shared")(x)
+    out = _heads(x, num_classes, label_length, hidden=None, dropout=0.3)
+    if inference:
+        return keras.Model(inp, out, name="cnn_aux")
+    aux = layers.Dropout(0.2, name="aux_dropout")(trunk)
+    aux = layers.Conv2D(num_classes + 1, 1, activation="softmax", name="aux_ctc_probs")(aux)
+    aux = layers.Reshape((aux.shape[2], num_classes + 1), name="aux_steps")(aux)
+    return keras.Model(inp, [out, aux], name="cnn_aux")
+
+
+def primary(model: keras.Model) -> keras.Model:
+    """The model without its training-only outputs (the same layers and weights)."""
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs, model.outputs[0], name=model.name)
 
 
 def _input(height, width, inference):
@@ -192,6 +220,17 @@ def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0,
     return keras.Model(inp, out, name="convctc")
 
 
+def build_convctc_fast(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+    """convctc at about a third of the multiply-accumulates: thinner first blocks and a separable
+    third block (the full-resolution 3x3 convolutions were most of the cost)."""
+    inp = _input(height, width, inference)
+    x = _conv_trunk(inp, width_mult, filters=(16, 32, 64), separable=(False, False, True))
+    x = layers.Dropout(0.2)(x)
+    x = layers.Conv2D(num_classes, 1, activation="softmax", name="ctc_probs")(x)
+    out = layers.Reshape((x.shape[2], num_classes), name="steps")(x)
+    return keras.Model(inp, out, name="convctc_fast")
+
+
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one inference (convolutions, dense and recurrent layers)."""
     total = 0
@@ -234,7 +273,9 @@ ARCHS: dict[str, Arch] = {
         Arch("cnn", "multihead", 50, 200, True, 32, "convctc trunk (learned row collapse, width context), shared hidden layer, 5 linear heads, augmentation", build_cnn),
         Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
         Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
-        Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence): the fast one", build_convctc),
+        Arch("cnn-aux", "multihead", 50, 200, True, 32, "the cnn design trained in one run with an auxiliary CTC output (dropped at export)", build_cnn_aux, aux_ctc=True),
+        Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence)", build_convctc),
+        Arch("convctc-fast", "ctc", 50, 200, True, 16, "convctc with thinner and separable blocks: a third of the compute", build_convctc_fast),
     )
 }
 

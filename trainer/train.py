@@ -38,6 +38,9 @@ class RunConfig:
     width_mult: float = 1.0
     max_steps: int | None = None  # per epoch; for smoke tests
     init_from: str | None = None  # a run whose same-named layers initialise this model
+    folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
+    fold: int | None = None
+    select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
     trainer_version: str = __version__
 
     @property
@@ -117,13 +120,26 @@ def ctc_loss_fn(blank_index: int):
     return ctc_loss
 
 
+AUX_CTC_WEIGHT = 0.5  # weight of a multi-head model's training-only CTC output
+
+
 def compile_model(model, config: RunConfig):
-    loss = ctc_loss_fn(config.blank_index) if config.kind == "ctc" else keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+    if config.kind == "ctc":
+        loss, weights = ctc_loss_fn(config.blank_index), None
+    else:
+        loss, weights = keras.losses.SparseCategoricalCrossentropy(), None
+        if len(model.outputs) == 2:  # the CTC output's blank follows the charset
+            loss, weights = [loss, ctc_loss_fn(len(config.charset))], [1.0, AUX_CTC_WEIGHT]
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, loss_weights=weights)
     return model
 
 
-def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray):
+def _targets(model, targets: np.ndarray):
+    """One target per model output: an auxiliary CTC output learns the same labels."""
+    return tuple(targets for _ in model.outputs) if len(model.outputs) > 1 else targets
+
+
+def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, outputs: int = 1):
     from .augment import augment
 
     spec = config.input_spec
@@ -145,7 +161,8 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray):
             if config.augment:
                 rng = np.random.default_rng((config.seed, self.epoch, i))
                 batch = np.stack([augment(p, rng) for p in batch])
-            return to_inputs(batch, spec), targets[rows]
+            y = targets[rows]
+            return to_inputs(batch, spec), (tuple(y for _ in range(outputs)) if outputs > 1 else y)
 
         def on_epoch_end(self):
             self.order = np.random.default_rng((config.seed, self.epoch)).permutation(len(pixels))
@@ -182,9 +199,13 @@ def split_for_run(config: RunConfig, files: RunFiles, log=print) -> tuple[D.Data
     if files.split.exists():
         split = D.read_json(files.split)
     else:
-        train, val = D.split_names(dataset.names, config.val_fraction, config.seed)
+        if config.folds:
+            train, val = D.fold_names(dataset.names, config.folds, config.fold, config.seed)
+        else:
+            train, val = D.split_names(dataset.names, config.val_fraction, config.seed)
         split = {"data_dir": str(Path(config.data_dir).resolve()), "seed": config.seed,
-                 "val_fraction": config.val_fraction, "train": train, "val": val}
+                 "val_fraction": config.val_fraction, "folds": config.folds, "fold": config.fold,
+                 "train": train, "val": val}
         D.write_json(files.split, split)
     overlap = set(split["train"]) & set(split["val"])
     if overlap:
@@ -217,18 +238,24 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         log("run already finished; nothing to do")
         return state
 
-    batches = make_batches(config, train.pixels, encode_labels(train.labels, config))
+    batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs))
     val_x = to_inputs(val.pixels, config.input_spec)
-    val_y = encode_labels(val.labels, config)
+    val_y = _targets(model, encode_labels(val.labels, config))
     tracker = _Tracker(config, files, state, val_x, val_y, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(3, config.patience // 3))],
+              callbacks=[tracker, _lr_schedule(config)],
               validation_data=(val_x, val_y), validation_batch_size=64)
     state["done"] = True
     D.write_json(files.state, state)
     log(f"best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
         f"{state['train_seconds']:.0f} s of training; weights in {files.best}")
     return state
+
+
+def _lr_schedule(config: RunConfig):
+    # With --select last, validation must steer nothing, the learning rate included.
+    monitor = "loss" if config.select == "last" else "val_loss"
+    return keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(3, config.patience // 3))
 
 
 def init_weights(model, config: RunConfig, train_names, val_names, log=print) -> None:
@@ -279,14 +306,20 @@ class _Tracker(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         probs = self.model.predict(self.val_x, batch_size=64, verbose=0)
+        if isinstance(probs, (list, tuple)):
+            probs = probs[0]
         texts = decode_batch(probs, self.config)
         acc = float(np.mean([t == l for t, l in zip(texts, self.val_labels)]))
         logs["val_accuracy"] = acc
         seconds = time.monotonic() - self.t0
         s = self.state
         val_loss = float(logs.get("val_loss", np.nan))
-        improved = acc > s["best_val_accuracy"] or (
-            acc == s["best_val_accuracy"] and s["best_val_loss"] is not None and val_loss < s["best_val_loss"])
+        if self.config.select == "last":
+            # Validation only reports: the kept model is the last one, so its score is not a selected maximum.
+            improved = True
+        else:
+            improved = acc > s["best_val_accuracy"] or (
+                acc == s["best_val_accuracy"] and s["best_val_loss"] is not None and val_loss < s["best_val_loss"])
         if improved:
             _save_weights(self.model, self.files.best)
             s.update(best_epoch=epoch + 1, best_val_accuracy=acc, best_val_loss=val_loss)
@@ -299,7 +332,7 @@ class _Tracker(keras.callbacks.Callback):
         D.write_json(self.files.state, s)
         self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {logs.get('loss', np.nan):.4f}  val_loss {val_loss:.4f}  "
                  f"val_acc {acc:.4f}  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}  lr {lr:.2g}  {seconds:.1f}s")
-        if epoch + 1 - s["best_epoch"] >= self.config.patience:
+        if self.config.select != "last" and epoch + 1 - s["best_epoch"] >= self.config.patience:
             self.log(f"early stop: no improvement for {self.config.patience} epochs")
             s["stopped_early"] = True
             D.write_json(self.files.state, s)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.contract import InputSpec
-from trainer.data import infer_charset, load_folder, split_names
+from trainer.data import fold_names, infer_charset, load_folder, split_names
 
 SPEC = InputSpec(50, 200)
 
@@ -49,6 +49,18 @@ def test_split_is_seeded_disjoint_and_complete():
     assert not set(train) & set(val) and set(train) | set(val) == set(names)
     assert split_names(list(reversed(names)), 0.15, seed=0) == (train, val)
     assert split_names(names, 0.15, seed=1)[1] != val
+
+
+def test_folds_validate_every_name_exactly_once():
+    names = [f"{i:05d}.png" for i in range(863)]
+    vals = [fold_names(names, 5, k, seed=0)[1] for k in range(1, 6)]
+    assert sorted(n for v in vals for n in v) == names
+    assert sorted(len(v) for v in vals) == [172, 172, 173, 173, 173]
+    train, val = fold_names(names, 5, 3, seed=0)
+    assert not set(train) & set(val) and len(train) + len(val) == 863
+    assert fold_names(names, 5, 3, seed=1)[1] != val
+    with pytest.raises(ValueError, match="fold from 1 to 5"):
+        fold_names(names, 5, 6, seed=0)
 
 
 def test_missing_folder():
