@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import ModelError
 
 #: The runtime's default model (a file stem in converted/).
-DEFAULT_MODEL = "crnn-int8"
+DEFAULT_MODEL = "convctc-fast-int8"
 
 
 def shipped_dir() -> Path:

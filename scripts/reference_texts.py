@@ -1,5 +1,6 @@
-"""Write tests/runtime/reference_texts.json: what every shipped model reads on a fixed set of real
-images (the default model's first 40 validation images), made on x86 with ai-edge-litert.
+"""Write tests/runtime/reference_texts.json: what every shipped model reads on a fixed set of
+images, made on x86 with ai-edge-litert: for models trained on the real data, the default
+model's first 40 validation images; for a model trained on synthetic data, examples/.
 The runtime suite asserts the same texts on every platform and interpreter (ARM64 in CI).
 
     python scripts/reference_texts.py [--data DIR]
@@ -13,7 +14,8 @@ from pathlib import Path
 from edge_runtime.recognizer import Recognizer
 from edge_runtime.registry import DEFAULT_MODEL, shipped_models
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "runtime" / "reference_texts.json"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "runtime" / "reference_texts.json"
 
 
 def main() -> None:
@@ -21,13 +23,18 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
     args = ap.parse_args()
     models = shipped_models()
-    names = json.loads(models[DEFAULT_MODEL].with_suffix(".json").read_text())["split"]["val_names"][:40]
-    result = {"images": names, "models": {}}
+    real = json.loads(models[DEFAULT_MODEL].with_suffix(".json").read_text())["split"]["val_names"][:40]
+    examples = sorted(p.name for p in (ROOT / "examples").glob("*.png"))
+    result = {"models": {}}
     for name, path in models.items():
+        own = json.loads(path.with_suffix(".json").read_text())["split"]["val_names"]
+        folder, names = ("wilhelmy", real) if (Path(args.data) / own[0]).exists() else ("examples", examples)
+        base = Path(args.data) if folder == "wilhelmy" else ROOT / "examples"
         rec = Recognizer.from_file(path)
-        result["models"][name] = [rec.recognize(Path(args.data) / n).text for n in names]
+        result["models"][name] = {"folder": folder, "images": names,
+                                  "texts": [rec.recognize(base / n).text for n in names]}
     OUT.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {OUT}: {len(models)} models x {len(names)} images")
+    print(f"wrote {OUT}: {len(models)} models")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"  # synthetic CAPTCHAs, committed: the quick start's images
 
 
 def data_dir() -> Path | None:
@@ -25,6 +26,21 @@ def wilhelmy() -> Path:
             pytest.fail("CI must have the dataset: set CAPTCHA_DATA or put ../shared beside the checkout")
         pytest.skip("dataset not found: set CAPTCHA_DATA to the captcha-version-2-images folder")
     return path
+
+
+@pytest.fixture(scope="session")
+def held_out(wilhelmy):
+    """held_out(report) -> (folder, names): a shipped model's own held-out images. The real
+    dataset for models trained on it; else (a model trained on synthetic data) the committed
+    examples, which that model must read."""
+
+    def images(report: dict) -> tuple[Path, list[str]]:
+        names = report["split"]["val_names"]
+        if all((wilhelmy / n).exists() for n in names[:50]):
+            return wilhelmy, names
+        return EXAMPLES, sorted(p.name for p in EXAMPLES.glob("*.png"))
+
+    return images
 
 
 def run_cli(*args: str, module: str = "edge_runtime", cwd: str | os.PathLike | None = None, env=None, timeout=300):

@@ -11,7 +11,7 @@ import click
 
 from edge_runtime._version import __version__
 
-ARCH_NAMES = ("cnn", "cnn-aux", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
+ARCH_NAMES = ("cnn", "cnn-aux", "cnn-attn", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
 
 
 def _quiet_tensorflow() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
               envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
 @click.option("--arch", type=click.Choice(ARCH_NAMES), default="crnn", show_default=True,
               help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
-                   "cnn-aux: multi-head CNN trained with a CTC side output; convctc: convolution-only CTC; "
+                   "cnn-aux/cnn-attn: multi-head CNNs trained with a CTC side output (cnn-attn: attention heads); convctc: convolution-only CTC; "
                    "convctc-fast: convctc at a third of the compute.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
 @click.option("--epochs", type=click.IntRange(1), default=150, show_default=True)
@@ -74,7 +74,8 @@ def main() -> None:
               help="Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
                    "from a convctc run: same trunk). That run must not have trained on this run's validation images.")
 @click.option("--folds", type=click.IntRange(2), default=None,
-              help="Cross-validation: deal the seeded order into this many folds and validate on --fold.")
+              help="Cross-validation: deal the seeded order into K folds. Alone, fits every fold in turn into "
+                   "OUT/fold-1..K and writes OUT/cv.json; with --fold, fits that fold only, into OUT.")
 @click.option("--fold", type=click.IntRange(1), default=None, help="Which fold validates (1..--folds).")
 @click.option("--select", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="Keep the epoch best on validation, or the last one (no early stopping, learning rate steered by "
@@ -85,11 +86,11 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
     """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
     from trainer.data import common_length, infer_charset, list_images, scan_labels
 
-    if (folds is None) != (fold is None) or (folds and fold > folds):
-        raise click.UsageError(f"expected --folds K and --fold 1..K together, got --folds {folds} --fold {fold}")
+    if (fold is not None and folds is None) or (folds and fold and fold > folds):
+        raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
     _quiet_tensorflow()
     from trainer.models import ARCHS
-    from trainer.train import RunConfig, fit as run_fit
+    from trainer.train import RunConfig
 
     spec = ARCHS[arch]
     files, labels, _ = scan_labels(list_images(data_dir), charset)
@@ -104,12 +105,43 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select)
+    if folds and fold is None:
+        _fit_every_fold(config, out, overwrite)
+        return
+    _fit_one(config, out, overwrite)
+
+
+def _fit_one(config, out: str, overwrite: bool) -> dict:
+    from trainer.train import fit as run_fit
+
     try:
-        run_fit(config, out, overwrite=overwrite, log=_log)
+        state = run_fit(config, out, overwrite=overwrite, log=_log)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with open(os.path.join(out, "command.txt"), "w") as f:
         f.write(shlex.join(["captcha-train", *sys.argv[1:]]) + "\n")
+    return state
+
+
+def _fit_every_fold(config, out: str, overwrite: bool) -> None:
+    """Fit fold 1..K into OUT/fold-k (each resumable on its own), then summarise in OUT/cv.json."""
+    import dataclasses
+    import json
+
+    from trainer.data import write_json
+
+    folds = []
+    for k in range(1, config.folds + 1):
+        _log(f"== fold {k}/{config.folds}")
+        run = os.path.join(out, f"fold-{k}")
+        state = _fit_one(dataclasses.replace(config, fold=k), run, overwrite)
+        val = len(json.load(open(os.path.join(run, "split.json")))["val"])
+        folds.append({"fold": k, "run": run, "val_images": val, "val_accuracy": state["best_val_accuracy"],
+                      "epoch": state["best_epoch"]})
+    mean = sum(f["val_accuracy"] for f in folds) / len(folds)
+    write_json(os.path.join(out, "cv.json"), {"select": config.select, "folds": folds, "mean_val_accuracy": mean})
+    _log(" ".join(f"fold {f['fold']}: {f['val_accuracy']:.4f}" for f in folds) + f"; mean {mean:.4f} "
+         f"(Keras, {'last epoch' if config.select == 'last' else 'best epoch: an optimistic estimate'}); {out}/cv.json")
 
 
 @main.command()

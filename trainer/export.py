@@ -112,7 +112,8 @@ def make_contract(config: RunConfig, mode: str, metrics: dict) -> Contract:
 
 def _split_summary(split: dict) -> dict:
     val = sorted(split["val"])
-    return {"seed": split["seed"], "val_fraction": split["val_fraction"], "train_count": len(split["train"]),
+    return {"data": Path(split["data_dir"]).name, "seed": split["seed"], "val_fraction": split["val_fraction"],
+            "folds": split.get("folds"), "fold": split.get("fold"), "train_count": len(split["train"]),
             "val_count": len(val), "val_names_sha256": hashlib.sha256("\n".join(val).encode()).hexdigest(),
             "val_names": val}
 
@@ -178,7 +179,7 @@ def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
     from .models import count_macs
 
     run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
-                   "best_epoch": state.get("best_epoch"),
+                   "best_epoch": state.get("best_epoch"), "epochs": state.get("epoch"), "select": config.select,
                    "val_accuracy_keras": state.get("best_val_accuracy"), "val_images": len(split["val"]),
                    "train_images": len(split["train"]), "train_seconds": round(state.get("train_seconds", 0.0), 1)}
     out = Path(out)

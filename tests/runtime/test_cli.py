@@ -110,3 +110,17 @@ def test_trainer_cli_without_tensorflow_explains_itself(cli, tmp_path, wilhelmy)
     assert "fit" in cli("--help", module="trainer.cli").stdout
     out = cli("fit", "--data", str(wilhelmy), "--out", str(tmp_path / "run"), module="trainer.cli")
     assert out.returncode == 1 and "pip install 'captcha-edge[train]'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_quick_start_reads_the_committed_examples(cli, tmp_path):
+    """The README's no-data quick start: the synthetic model reads every committed example."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent.parent / "examples"
+    pngs = sorted(examples.glob("*.png"))
+    assert len(pngs) >= 10
+    out = cli("predict", "--model", "synth36-int8", "--format", "jsonl", str(examples), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [os.path.basename(r["path"]) for r in records] == [p.name for p in pngs]
+    assert [r["text"] for r in records] == [p.stem for p in pngs]

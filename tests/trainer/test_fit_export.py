@@ -124,9 +124,20 @@ def test_cnn_aux_fold_run_keeps_the_last_epoch_and_exports_heads_only(cli, small
     assert len(rec.recognize(sorted(small_data.glob("*.png"))[0]).text) == 5
     # Only the heads were exported: the CTC side output (charset + blank wide) is gone.
     assert rec.engine.output_probs().shape == (5, len(rec.contract.charset))
-    bad = cli("fit", "--data", str(small_data), "--arch", "cnn-aux", "--out", str(tmp_path / "x"), "--folds", "4",
+    bad = cli("fit", "--data", str(small_data), "--arch", "cnn-aux", "--out", str(tmp_path / "x"), "--fold", "2",
               module="trainer.cli")
-    assert bad.returncode == 2 and "--fold" in bad.stderr
+    assert bad.returncode == 2 and "--folds" in bad.stderr
+
+
+def test_every_fold_in_one_command(cli, small_data, tmp_path):
+    out = cli("fit", "--data", str(small_data), "--arch", "convctc-fast", "--out", str(tmp_path / "cv"), "--epochs", "1",
+              "--folds", "3", "--select", "last", *TINY, module="trainer.cli")
+    assert out.returncode == 0, out.stderr[-3000:]
+    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3] and sum(f["val_images"] for f in cv["folds"]) == 48
+    vals = [set(json.loads((tmp_path / "cv" / f"fold-{k}" / "split.json").read_text())["val"]) for k in (1, 2, 3)]
+    assert len(vals[0] | vals[1] | vals[2]) == 48
+    assert "mean" in out.stdout and "fold 3/3" in out.stdout
 
 
 def test_flex_ops_fail_the_export():
