@@ -35,9 +35,11 @@ suite() {  # suite NAME EXTRAS TESTDIR [ENV=VALUE...]
 
 if [ "$which" = all ] || [ "$which" = runtime ]; then
   suite runtime "[test]" tests/runtime
-  # The README's quick start on the shipped default model, in that same TensorFlow-free environment.
+  # The README's quick start, in that same TensorFlow-free environment and from another
+  # directory: the committed examples, then the real data on the shipped default model.
   echo "== runtime: README quick start"
-  (cd "$work" && "$work/runtime/bin/captcha-edge" predict "$CAPTCHA_DATA/2b827.png") || status=1
+  (cd "$work" && "$work/runtime/bin/captcha-edge" predict --model synth36-int8 "$root/examples/" &&
+    "$work/runtime/bin/captcha-edge" predict "$CAPTCHA_DATA" | tail -n 3) || status=1
 fi
 if [ "$which" = all ] || [ "$which" = tflite ]; then
   # Boards on the last tflite-runtime (2.14, Python <= 3.11, numpy<2, OpenCV 4.11): the same suite.

@@ -7,8 +7,24 @@ import cv2
 import numpy as np
 
 
-def augment(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One randomly distorted copy of an (H, W) uint8 image."""
+def stroke(pixels: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw, in place, one dark curve across most of the width, like the line every real image
+    has: it teaches the model that a stroke may cross any character (an n under a stroke is
+    not an m)."""
+    h, w = pixels.shape
+    x0 = rng.uniform(0.0, 0.3) * w
+    x1 = rng.uniform(0.7, 1.0) * w
+    ys = rng.uniform(0.2, 0.8, 3) * h  # start, bend, end: a quadratic curve
+    t = np.linspace(0.0, 1.0, 24)
+    xs = x0 + (x1 - x0) * t
+    yc = (1 - t) ** 2 * ys[0] + 2 * (1 - t) * t * ys[1] + t**2 * ys[2]
+    points = np.stack([xs, yc], axis=1).round().astype(np.int32)
+    cv2.polylines(pixels, [points], False, int(rng.integers(0, 70)), int(rng.integers(1, 4)), cv2.LINE_AA)
+
+
+def augment(pixels: np.ndarray, rng: np.random.Generator, strokes: float = 0.0) -> np.ndarray:
+    """One randomly distorted copy of an (H, W) uint8 image; ``strokes``: chance of an extra
+    curve across the text."""
     h, w = pixels.shape
     angle = rng.uniform(-3.0, 3.0)
     scale = rng.uniform(0.93, 1.07)
@@ -21,6 +37,8 @@ def augment(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         x0, x1 = sorted(rng.integers(0, w, 2))
         y0, y1 = rng.integers(0, h, 2)
         cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), int(rng.integers(0, 120)), int(rng.integers(1, 3)))
+    if strokes and rng.random() < strokes:
+        stroke(out, rng)
     out = out.astype(np.float32)
     out = (out - 128.0) * rng.uniform(0.8, 1.2) + 128.0 + rng.uniform(-20, 20)
     if rng.random() < 0.5:

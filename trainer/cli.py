@@ -11,7 +11,7 @@ import click
 
 from edge_runtime._version import __version__
 
-ARCH_NAMES = ("cnn", "cnn-aux", "cnn-attn", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
+ARCH_NAMES = ("cnn", "cnn-attn", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
 
 
 def _quiet_tensorflow() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
               envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
 @click.option("--arch", type=click.Choice(ARCH_NAMES), default="crnn", show_default=True,
               help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
-                   "cnn-aux/cnn-attn: multi-head CNNs trained with a CTC side output (cnn-attn: attention heads); convctc: convolution-only CTC; "
+                   "cnn-attn: multi-head CNN with attention heads; convctc: convolution-only CTC; "
                    "convctc-fast: convctc at a third of the compute.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
 @click.option("--epochs", type=click.IntRange(1), default=150, show_default=True)
@@ -68,6 +68,8 @@ def main() -> None:
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=25, show_default=True, help="Early stopping patience (epochs).")
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
+@click.option("--strokes", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With augmentation: the chance of an extra dark curve across the text, like the real ones.")
 @click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=1.0, show_default=True, help="Scale every layer's width.")
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Cap batches per epoch (quick trials).")
 @click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
@@ -82,7 +84,7 @@ def main() -> None:
                    "training loss): then the validation score is an unbiased estimate.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size, learning_rate,
-        patience, augment, width_mult, max_steps, init_from, folds, fold, select, overwrite):
+        patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
     """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
     from trainer.data import common_length, infer_charset, list_images, scan_labels
 
@@ -103,7 +105,7 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
         label_length=common_length(labels) if spec.kind == "multihead" else None,
         height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
-        augment=spec.augment if augment is None else augment, width_mult=width_mult, max_steps=max_steps,
+        augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select)
     if folds and fold is None:
         _fit_every_fold(config, out, overwrite)

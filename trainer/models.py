@@ -25,7 +25,6 @@ class Arch:
     batch_size: int
     description: str
     build: Callable[..., keras.Model]
-    aux_ctc: bool = False  # the training graph has a second, CTC output; never exported
 
 
 def _f(filters: int, mult: float) -> int:
@@ -100,25 +99,6 @@ def _conv_trunk(x, width_mult, filters=(24, 48, 64), separable=(False, False, Fa
     return x
 
 
-def build_cnn_aux(height, width, num_classes, label_length, width_mult=1.0, inference=False):
-    """The multi-head CNN trained in one run with a second, CTC output on its trunk. CTC teaches
-    the trunk where characters are, which 734 images cannot teach five position heads alone; the
-    export graph drops that output, so the shipped model is a plain multi-head CNN."""
-    inp = _input(height, width, inference)
-    trunk = _conv_trunk(inp, width_mult)
-    x = layers.Conv2D(_f(32, width_mult), 1, activation="relu", name="squeeze")(trunk)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.3)(x)
-    x = layers.Dense(_f(192, width_mult), activation="relu", name="shared")(x)
-    out = _heads(x, num_classes, label_length, hidden=None, dropout=0.3)
-    if inference:
-        return keras.Model(inp, out, name="cnn_aux")
-    aux = layers.Dropout(0.2, name="aux_dropout")(trunk)
-    aux = layers.Conv2D(num_classes + 1, 1, activation="softmax", name="aux_ctc_probs")(aux)
-    aux = layers.Reshape((aux.shape[2], num_classes + 1), name="aux_steps")(aux)
-    return keras.Model(inp, [out, aux], name="cnn_aux")
-
-
 class PositionPrior(layers.Layer):
     """A learned (heads, steps) bias added to attention logits: where each head usually looks."""
 
@@ -134,8 +114,9 @@ def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inf
     the width (its own attention, plus a learned prior on where that character usually sits) that
     pools the trunk's features, and one small classifier shared by all heads reads the pooled
     vector. Sharing means every head learns from every character, which a per-head dense layer
-    over the flattened map (1.5M textbook parameters) cannot with 734 images. Trained with the
-    same CTC side output as cnn-aux; the export graph has the heads only."""
+    over the flattened map (1.5M textbook parameters) cannot with 734 images. A CTC side output
+    on the trunk, in training only, teaches it where characters are; the export graph has the
+    heads only."""
     inp = _input(height, width, inference)
     trunk = _conv_trunk(inp, width_mult)                        # (N, 1, T, C)
     steps, channels = trunk.shape[2], trunk.shape[3]
@@ -308,8 +289,7 @@ ARCHS: dict[str, Arch] = {
         Arch("cnn", "multihead", 50, 200, True, 32, "convctc trunk (learned row collapse, width context), shared hidden layer, 5 linear heads, augmentation", build_cnn),
         Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
         Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
-        Arch("cnn-aux", "multihead", 50, 200, True, 32, "the cnn design trained in one run with an auxiliary CTC output (dropped at export)", build_cnn_aux, aux_ctc=True),
-        Arch("cnn-attn", "multihead", 50, 200, True, 16, "multi-head CNN: per-position attention heads over the convctc trunk, one shared classifier, CTC side output in training", build_cnn_attn, aux_ctc=True),
+        Arch("cnn-attn", "multihead", 50, 200, True, 16, "multi-head CNN: per-position attention heads over the convctc trunk, one shared classifier, CTC side output in training", build_cnn_attn),
         Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence)", build_convctc),
         Arch("convctc-fast", "ctc", 50, 200, True, 16, "convctc with thinner and separable blocks: a third of the compute", build_convctc_fast),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
@@ -35,6 +35,7 @@ class RunConfig:
     learning_rate: float = 1e-3
     patience: int = 20
     augment: bool = True
+    strokes: float = 0.0  # with augment: chance of an extra curve drawn across the text
     width_mult: float = 1.0
     max_steps: int | None = None  # per epoch; for smoke tests
     init_from: str | None = None  # a run whose same-named layers initialise this model
@@ -160,7 +161,7 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
             batch = pixels[rows]
             if config.augment:
                 rng = np.random.default_rng((config.seed, self.epoch, i))
-                batch = np.stack([augment(p, rng) for p in batch])
+                batch = np.stack([augment(p, rng, config.strokes) for p in batch])
             y = targets[rows]
             return to_inputs(batch, spec), (tuple(y for _ in range(outputs)) if outputs > 1 else y)
 
@@ -178,7 +179,9 @@ def prepare_run(config: RunConfig, out: str | os.PathLike, overwrite: bool = Fal
     if files.config.exists() and not overwrite:
         existing = D.read_json(files.config)
         mine = asdict(config)
-        changed = {k for k in mine if k not in ("epochs", "patience") and existing.get(k) != mine[k]}
+        # A key the run's config lacks was added to the trainer later: the run used its default.
+        defaults = {f.name: f.default for f in fields(RunConfig)}
+        changed = {k for k in mine if k not in ("epochs", "patience") and existing.get(k, defaults[k]) != mine[k]}
         if changed:
             raise ValueError(
                 f"expected {files.root} to be empty or to hold the same run, it holds a run with different "

@@ -107,24 +107,24 @@ def test_multihead_cnn_fits_and_exports_int8(cli, small_data, tmp_path):
     assert len(pred.text) == 5
 
 
-def test_cnn_aux_fold_run_keeps_the_last_epoch_and_exports_heads_only(cli, small_data, tmp_path):
-    run = tmp_path / "aux"
-    out = cli("fit", "--data", str(small_data), "--arch", "cnn-aux", "--out", str(run), "--epochs", "3",
+def test_cnn_attn_fold_run_keeps_the_last_epoch_and_exports_heads_only(cli, small_data, tmp_path):
+    run = tmp_path / "attn"
+    out = cli("fit", "--data", str(small_data), "--arch", "cnn-attn", "--out", str(run), "--epochs", "3",
               "--folds", "4", "--fold", "2", "--select", "last", "--patience", "1", *TINY, module="trainer.cli")
     assert out.returncode == 0, out.stderr[-3000:]
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 3 and state["best_epoch"] == 3  # no early stop, no selection
     split = json.loads((run / "split.json").read_text())
     assert split["folds"] == 4 and split["fold"] == 2 and len(split["val"]) == 12 and len(split["train"]) == 36
-    target = tmp_path / "aux-int8.tflite"
+    target = tmp_path / "attn-int8.tflite"
     out = cli("export", str(run), "--quantize", "int8", "--out", str(target), "--min-agreement", "0", module="trainer.cli")
     assert out.returncode == 0, out.stderr[-3000:]
     rec = Recognizer.from_file(target)
-    assert rec.contract.kind == "multihead" and rec.contract.arch == "cnn-aux"
+    assert rec.contract.kind == "multihead" and rec.contract.arch == "cnn-attn"
     assert len(rec.recognize(sorted(small_data.glob("*.png"))[0]).text) == 5
     # Only the heads were exported: the CTC side output (charset + blank wide) is gone.
     assert rec.engine.output_probs().shape == (5, len(rec.contract.charset))
-    bad = cli("fit", "--data", str(small_data), "--arch", "cnn-aux", "--out", str(tmp_path / "x"), "--fold", "2",
+    bad = cli("fit", "--data", str(small_data), "--arch", "cnn-attn", "--out", str(tmp_path / "x"), "--fold", "2",
               module="trainer.cli")
     assert bad.returncode == 2 and "--folds" in bad.stderr
 
