@@ -37,6 +37,7 @@ def augment(pixels: np.ndarray, rng: np.random.Generator, strokes: float = 0.0) 
         x0, x1 = sorted(rng.integers(0, w, 2))
         y0, y1 = rng.integers(0, h, 2)
         cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), int(rng.integers(0, 120)), int(rng.integers(1, 3)))
+    # Short-circuit: with strokes=0 no random number is drawn, so older runs replay exactly.
     if strokes and rng.random() < strokes:
         stroke(out, rng)
     out = out.astype(np.float32)

@@ -109,6 +109,14 @@ class PositionPrior(layers.Layer):
         return x + self.prior
 
 
+def _attention_pool(tensors):
+    """sum_t weights[h, t] * features[t, c], written as a broadcast multiply and a sum: the int8
+    BATCH_MATMUL that a matrix product becomes reads wrong values on tflite-runtime 2.14 on
+    aarch64 (right on x86 and on ai-edge-litert)."""
+    weights, features = tensors
+    return keras.ops.sum(keras.ops.expand_dims(weights, -1) * keras.ops.expand_dims(features, 1), axis=2)
+
+
 def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
     """Multi-head CNN whose heads look before they classify: each position head is a softmax over
     the width (its own attention, plus a learned prior on where that character usually sits) that
@@ -124,7 +132,7 @@ def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inf
     logits = layers.Conv1D(label_length, 1, name="attend")(features)       # (N, T, heads)
     logits = layers.Permute((2, 1), name="heads_first")(logits)            # (N, heads, T)
     weights = layers.Softmax(axis=-1, name="where")(PositionPrior(name="prior")(logits))
-    pooled = layers.Dot(axes=(2, 1), name="pool")([weights, features])     # (N, heads, C)
+    pooled = layers.Lambda(_attention_pool, name="pool")([weights, features])  # (N, heads, C)
     pooled = layers.Dropout(0.2, name="pool_dropout")(pooled)
     out = layers.Dense(num_classes, activation="softmax", name="classify")(pooled)
     if inference:
