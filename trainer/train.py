@@ -135,9 +135,9 @@ def compile_model(model, config: RunConfig):
     return model
 
 
-def _targets(model, targets: np.ndarray):
+def _targets(targets: np.ndarray, outputs: int):
     """One target per model output: an auxiliary CTC output learns the same labels."""
-    return tuple(targets for _ in model.outputs) if len(model.outputs) > 1 else targets
+    return tuple(targets for _ in range(outputs)) if outputs > 1 else targets
 
 
 def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, outputs: int = 1):
@@ -162,8 +162,7 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
             if config.augment:
                 rng = np.random.default_rng((config.seed, self.epoch, i))
                 batch = np.stack([augment(p, rng, config.strokes) for p in batch])
-            y = targets[rows]
-            return to_inputs(batch, spec), (tuple(y for _ in range(outputs)) if outputs > 1 else y)
+            return to_inputs(batch, spec), _targets(targets[rows], outputs)
 
         def on_epoch_end(self):
             self.order = np.random.default_rng((config.seed, self.epoch)).permutation(len(pixels))
@@ -243,7 +242,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
 
     batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs))
     val_x = to_inputs(val.pixels, config.input_spec)
-    val_y = _targets(model, encode_labels(val.labels, config))
+    val_y = _targets(encode_labels(val.labels, config), len(model.outputs))
     tracker = _Tracker(config, files, state, val_x, val_y, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
               callbacks=[tracker, _lr_schedule(config)],
