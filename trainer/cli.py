@@ -128,16 +128,15 @@ def _fit_one(config, out: str, overwrite: bool) -> dict:
 def _fit_every_fold(config, out: str, overwrite: bool) -> None:
     """Fit fold 1..K into OUT/fold-k (each resumable on its own), then summarise in OUT/cv.json."""
     import dataclasses
-    import json
 
-    from trainer.data import write_json
+    from trainer.data import read_json, write_json
 
     folds = []
     for k in range(1, config.folds + 1):
         _log(f"== fold {k}/{config.folds}")
         run = os.path.join(out, f"fold-{k}")
         state = _fit_one(dataclasses.replace(config, fold=k), run, overwrite)
-        val = len(json.load(open(os.path.join(run, "split.json")))["val"])
+        val = len(read_json(os.path.join(run, "split.json"))["val"])
         folds.append({"fold": k, "run": run, "val_images": val, "val_accuracy": state["best_val_accuracy"],
                       "epoch": state["best_epoch"]})
     mean = sum(f["val_accuracy"] for f in folds) / len(folds)

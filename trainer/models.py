@@ -137,10 +137,7 @@ def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inf
     out = layers.Dense(num_classes, activation="softmax", name="classify")(pooled)
     if inference:
         return keras.Model(inp, out, name="cnn_attn")
-    aux = layers.Dropout(0.2, name="aux_dropout")(trunk)
-    aux = layers.Conv2D(num_classes + 1, 1, activation="softmax", name="aux_ctc_probs")(aux)
-    aux = layers.Reshape((steps, num_classes + 1), name="aux_steps")(aux)
-    return keras.Model(inp, [out, aux], name="cnn_attn")
+    return keras.Model(inp, [out, _ctc_steps(trunk, num_classes + 1, prefix="aux_")], name="cnn_attn")
 
 
 def primary(model: keras.Model) -> keras.Model:
@@ -234,14 +231,17 @@ def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, in
     return keras.Model(inp, out, name="crnn")
 
 
+def _ctc_steps(trunk, num_classes: int, prefix: str = ""):
+    """(N, 1, T, C) trunk -> (N, T, classes) per-step softmax: dropout, then a 1x1 convolution."""
+    x = layers.Dropout(0.2, name=f"{prefix}dropout" if prefix else None)(trunk)
+    x = layers.Conv2D(num_classes, 1, activation="softmax", name=f"{prefix}ctc_probs")(x)
+    return layers.Reshape((x.shape[2], num_classes), name=f"{prefix}steps")(x)
+
+
 def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
     """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
     inp = _input(height, width, inference)
-    x = _conv_trunk(inp, width_mult)
-    x = layers.Dropout(0.2)(x)
-    x = layers.Conv2D(num_classes, 1, activation="softmax", name="ctc_probs")(x)
-    out = layers.Reshape((x.shape[2], num_classes), name="steps")(x)
-    return keras.Model(inp, out, name="convctc")
+    return keras.Model(inp, _ctc_steps(_conv_trunk(inp, width_mult), num_classes), name="convctc")
 
 
 def build_convctc_fast(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
@@ -249,10 +249,7 @@ def build_convctc_fast(height, width, num_classes, label_length=None, width_mult
     third block (the full-resolution 3x3 convolutions were most of the cost)."""
     inp = _input(height, width, inference)
     x = _conv_trunk(inp, width_mult, filters=(16, 32, 64), separable=(False, False, True))
-    x = layers.Dropout(0.2)(x)
-    x = layers.Conv2D(num_classes, 1, activation="softmax", name="ctc_probs")(x)
-    out = layers.Reshape((x.shape[2], num_classes), name="steps")(x)
-    return keras.Model(inp, out, name="convctc_fast")
+    return keras.Model(inp, _ctc_steps(x, num_classes), name="convctc_fast")
 
 
 def count_macs(model: keras.Model) -> int:
