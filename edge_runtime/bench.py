@@ -14,12 +14,14 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from .errors import UsageError
+from .options import BenchOptions
 
 SCHEMA = "captcha-edge-bench/1"
 
@@ -29,17 +31,6 @@ SCHEMA = "captcha-edge-bench/1"
 #: 4 threads = 14.1 GMAC/s, about 3.5 GMAC/s per core. It ignores per-operator interpreter
 #: overhead, which dominates for models with hundreds of tiny ops (an unrolled LSTM).
 PI4_INT8_MACS_PER_S = 3.5e9
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    models: tuple[str, ...]
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    images: Path | None = None
-    seed: int = 0
-    interpreter: str | None = None
 
 
 def stats(values_ms: list[float]) -> dict[str, float]:
@@ -124,7 +115,7 @@ class _Model:
 
             self.inputs = [p for p in image_paths(options.images)] or []
             if not self.inputs:
-                raise ValueError(f"expected images in {options.images}, found none")
+                raise UsageError(f"expected images in {options.images}, found none")
         else:
             self.inputs = synthetic_inputs(c.input.height, c.input.width, 16, options.seed)
         t3 = time.perf_counter()
@@ -141,8 +132,9 @@ class _Model:
             self.invoke.append(pred.timings.invoke_ms)
 
     def report(self, seconds: float) -> dict:
-        engine = self.rec.engine
         from .flatbuf import operator_count
+
+        interp = self.rec.interpreter
 
         macs = self.loaded.contract.metrics.get("macs")
         return {
@@ -150,7 +142,7 @@ class _Model:
             "pi4_estimate_ms": macs / PI4_INT8_MACS_PER_S * 1e3 if macs else None,
             "model": self.name, "file": str(self.loaded.path), "bytes": len(self.loaded.data),
             "arch": self.loaded.contract.arch, "quantization": self.loaded.contract.quantization,
-            "interpreter": f"{engine.info.distribution} {engine.info.version}",
+            "interpreter": f"{interp.distribution} {interp.version}",
             "load_ms": self.load_ms, "init_ms": self.init_ms, "first_inference_ms": self.first_ms,
             "invoke_ms": stats(self.invoke), "end_to_end_ms": stats(self.e2e),
             "throughput_per_s": len(self.e2e) / seconds if seconds > 0 else None,
@@ -195,7 +187,8 @@ def format_text(report: dict) -> str:
             f"  load {r['load_ms']:.2f} ms · init {r['init_ms']:.2f} ms · first inference {r['first_inference_ms']:.2f} ms",
             f"  {r['operators']} operators"
             + (f" · {r['macs'] / 1e6:.1f} M MACs · Pi 4 estimate ~{r['pi4_estimate_ms']:.2f} ms "
-               "(MACs at 3.5 GMAC/s, 1 core; an estimate, not a measurement)" if r["macs"] else ""),
+               f"(MACs at {PI4_INT8_MACS_PER_S / 1e9:g} GMAC/s, 1 core, per-operator overhead left out; "
+               "an estimate, not a measurement)" if r["macs"] else ""),
             "  {:12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}".format("ms", "min", "p50", "p90", "p99", "max", "mean", "std"),
             "  {:12} ".format("invoke") + " ".join(f"{v[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),
             "  {:12} ".format("end-to-end") + " ".join(f"{e[k]:8.3f}" for k in ("min", "p50", "p90", "p99", "max", "mean", "std")),

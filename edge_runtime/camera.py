@@ -12,44 +12,26 @@ video file is read to its end, and recognition is sampled by video time at up to
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .errors import CaptchaEdgeError
+from .errors import SourceError, UsageError
 from .images import cv2
-
-
-class SourceError(CaptchaEdgeError):
-    """A video source cannot be opened or stopped delivering frames."""
-
-
-@dataclass(frozen=True)
-class CameraOptions:
-    source: str
-    fps: float | None = None  # recognitions per second at most; None: every frame
-    roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels
-    output: Path | None = None  # None: standard output
-    changes_only: bool = False
-    max_frames: int | None = None
-    backoff_max: float = 30.0
-    retries: int | None = None  # reconnect attempts for live sources; None: forever
+from .options import CameraOptions
+from .service import JsonlSink, StopFlag, outcome
 
 
 def parse_roi(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"expected --roi x,y,w,h as four integers, got {text!r}") from None
+        raise UsageError(f"expected --roi x,y,w,h as four integers, got {text!r}") from None
     if x < 0 or y < 0 or w < 1 or h < 1:
-        raise ValueError(f"expected a non-negative x,y and a positive w,h, got {text!r}")
+        raise UsageError(f"expected a non-negative x,y and a positive w,h, got {text!r}")
     return x, y, w, h
 
 
@@ -123,27 +105,28 @@ def crop(frame: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray
 
 
 class CameraRunner:
-    def __init__(self, recognizer, options: CameraOptions, log: Callable[[str], None] = lambda m: None):
+    """Reads frames from a source and writes one JSON line per recognised frame.
+    ``open_source``, ``clock`` and ``sleep`` are parameters so that tests can feed frames without
+    a camera and run the live-source timing (rate limit, reconnect backoff) without waiting."""
+
+    def __init__(self, recognizer, options: CameraOptions, log: Callable[[str], None] = lambda m: None,
+                 open_source: Callable[[str], object] = open_source,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None):
         self.rec, self.opt, self.log = recognizer, options, log
-        self.stop = False
-        self.out = open(options.output, "a", encoding="utf-8") if options.output else sys.stdout
+        self.stop_flag = StopFlag()
+        # The default sleep ends early when a stop is requested (SIGTERM during a backoff).
+        self.open_source, self.clock, self.sleep = open_source, clock, sleep or self.stop_flag.wait
+        self.sink = JsonlSink(options.output)
         self.last_text: str | None = None
         self.frames = self.recognised = 0
-
-    def install_signal_handlers(self) -> None:
-        def handler(signum, frame):
-            self.stop = True
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
 
     def run(self) -> int:
         """0: stopped or the video ended; 1: the source could not be (re)opened."""
         live = is_live(self.opt.source)
         delay, attempts = 1.0, 0
-        while not self.stop:
+        while not self.stop_flag:
             try:
-                source = open_source(self.opt.source)
+                source = self.open_source(self.opt.source)
             except SourceError as exc:
                 if not live:
                     self.log(str(exc))
@@ -172,36 +155,36 @@ class CameraRunner:
         return 0
 
     def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while not self.stop and time.monotonic() < end:
-            time.sleep(0.05)
+        if not self.stop_flag:
+            self.sleep(seconds)
 
     def _frames(self, source, live: bool) -> str:
         period = 1.0 / self.opt.fps if self.opt.fps else 0.0
         last_at = None
-        while not self.stop:
+        while not self.stop_flag:
             frame, video_ms = source.read()
             if frame is None:
                 return "dropped"
             self.frames += 1
             # Live: rate by wall clock. Files: by video time, so results do not depend on CPU speed.
-            now = time.monotonic() if live or video_ms is None else video_ms / 1000.0
+            now = self.clock() if live or video_ms is None else video_ms / 1000.0
             if period and last_at is not None and now - last_at < period - 1e-6:
                 continue
             last_at = now
             try:
-                pred = self.rec.recognize(crop(frame, self.opt.roi))
+                region = crop(frame, self.opt.roi)
             except SourceError as exc:
                 self.log(str(exc))
                 return "error"
-            except CaptchaEdgeError as exc:
-                self._emit({"frame": self.frames, "error": str(exc)}, video_ms)
+            result = self.rec.result(region, f"frame {self.frames}")
+            if not result.ok:
+                self._emit({"frame": self.frames, **outcome(result)}, video_ms)
                 continue
             self.recognised += 1
-            if self.opt.changes_only and pred.text == self.last_text:
+            if self.opt.changes_only and result.prediction.text == self.last_text:
                 continue
-            self.last_text = pred.text
-            self._emit({"frame": self.frames, "text": pred.text, "confidence": round(pred.confidence, 6)}, video_ms)
+            self.last_text = result.prediction.text
+            self._emit({"frame": self.frames, **outcome(result)}, video_ms)
             if self.opt.max_frames and self.recognised >= self.opt.max_frames:
                 return "done"
         return "done"
@@ -210,9 +193,7 @@ class CameraRunner:
         record["time"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         if video_ms is not None and not is_live(self.opt.source):
             record["video_ms"] = round(video_ms, 1)
-        self.out.write(json.dumps(record) + "\n")
-        self.out.flush()
+        self.sink.write(record)
 
     def close(self) -> None:
-        if self.out is not sys.stdout:
-            self.out.close()
+        self.sink.close()

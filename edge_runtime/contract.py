@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Mapping
 
 from .errors import ContractError
@@ -16,8 +17,26 @@ from .flatbuf import read_metadata
 
 METADATA_NAME = "captcha_edge.contract"
 FORMAT_VERSION = 1
-KINDS = ("ctc", "multihead")
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+class Kind(StrEnum):
+    """How the output is read: greedy CTC over time steps, or one softmax per character position."""
+
+    CTC = "ctc"
+    MULTIHEAD = "multihead"
+
+
+class Quantization(StrEnum):
+    """How a .tflite file stores its weights (int8 files also take raw uint8 pixels)."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    DYNAMIC = "dynamic"
+    INT8 = "int8"
+
+
+KINDS = tuple(k.value for k in Kind)
+QUANTIZATIONS = tuple(q.value for q in Quantization)
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,9 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Contract:
+    """The one description of a model. The trainer builds it (:meth:`for_charset` fixes the class
+    layout), export embeds it, the runtime obeys it and ``captcha-edge info`` shows it."""
+
     kind: str
     charset: str
     input: InputSpec
@@ -47,10 +69,22 @@ class Contract:
     format_version: int = FORMAT_VERSION
     metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @classmethod
+    def for_charset(cls, kind: str, charset: str, input: InputSpec, label_length: int | None = None,
+                    **fields: Any) -> "Contract":
+        """A contract with the trainer's class layout: the charset's characters in order, and for
+        CTC the blank as the last class. Checked like any contract read from a file."""
+        kind = Kind(kind)
+        contract = cls(kind=kind.value, charset=charset, input=input,
+                       blank_index=len(charset) if kind is Kind.CTC else None,
+                       label_length=label_length if kind is Kind.MULTIHEAD else None, **fields)
+        contract.validate()
+        return contract
+
     @property
     def num_classes(self) -> int:
         """Width of the model's class axis: the charset, plus the blank for CTC."""
-        return len(self.charset) + (1 if self.kind == "ctc" else 0)
+        return len(self.charset) + (1 if self.kind == Kind.CTC else 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -92,7 +126,7 @@ class Contract:
             raise ContractError(f"expected a non-empty charset string, got {self.charset!r}")
         if len(set(self.charset)) != len(self.charset):
             raise ContractError(f"expected a charset without repeated characters, got {self.charset!r}")
-        if self.kind == "ctc":
+        if self.kind == Kind.CTC:
             if not isinstance(self.blank_index, int) or not 0 <= self.blank_index <= len(self.charset):
                 raise ContractError(
                     f"expected a CTC blank_index in 0..{len(self.charset)}, got {self.blank_index!r}"
@@ -116,7 +150,7 @@ class Contract:
     def class_chars(self) -> list[str]:
         """The character of every class index; the CTC blank maps to ''."""
         chars = list(self.charset)
-        if self.kind == "ctc":
+        if self.kind == Kind.CTC:
             chars.insert(self.blank_index, "")
         return chars
 

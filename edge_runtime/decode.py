@@ -1,11 +1,15 @@
-"""Turning a model's class probabilities into text. The trainer imports these for its metrics."""
+"""Turning a model's class probabilities into text. The contract picks the decoder
+(:func:`decoder_for`); the runtime's Recognizer and the trainer's metrics both use it."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from .contract import Contract, Kind
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,17 @@ def per_position(probs: np.ndarray, charset: str) -> Decoded:
     """Multi-head decoding: the most likely character for each fixed position."""
     best, confs = _best(_clean(probs))
     return Decoded("".join(charset[i] for i in best), math.prod(confs), tuple(confs))
+
+
+def decoder_for(contract: Contract) -> Callable[[np.ndarray], Decoded]:
+    """The decoder the contract's kind calls for, as a function of one (steps, classes) array."""
+    if contract.kind == Kind.CTC:
+        class_chars = contract.class_chars()
+        return lambda probs: ctc_greedy(probs, class_chars)
+    charset = contract.charset
+    return lambda probs: per_position(probs, charset)
+
+
+def decode(probs: np.ndarray, contract: Contract) -> Decoded:
+    """Text, confidence and per-character confidences of one output, read as the contract says."""
+    return decoder_for(contract)(probs)

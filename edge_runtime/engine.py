@@ -6,25 +6,18 @@ never imported. ``CAPTCHA_EDGE_INTERPRETER=tflite_runtime`` (or ``interpreter=``
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
 
-from .contract import Contract
-from .errors import InterpreterUnavailable, ModelError
+from . import quiet
+from .contract import Contract, Kind
+from .errors import InterpreterUnavailable, ModelError, first_line
 from .quant import TensorInfo, dequantize, input_encoder
-
-PACKAGES = {
-    # module name -> (module holding Interpreter, distribution name to pip install)
-    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-}
+from .registry import INTERPRETERS as PACKAGES
 
 
 @dataclass(frozen=True)
@@ -106,11 +99,13 @@ class Engine:
         refuse_known_crash(self.info, model_bytes)
         self._model_bytes = model_bytes  # the interpreter reads from this buffer; keep it alive
         try:
-            with _native_info_filtered():
+            # The interpreter's native "INFO: Created TensorFlow Lite ... delegate" banner has no
+            # off switch and would break one-line error output; anything else it prints is kept.
+            with quiet.filtered(lambda line: line.startswith("INFO: Created TensorFlow Lite")):
                 self._interp = cls(model_content=model_bytes, num_threads=max(1, int(threads)))
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"expected a model the {self.info.module} interpreter can load, it said: {_line(exc)}") from None
+            raise ModelError(f"expected a model the {self.info.module} interpreter can load, it said: {first_line(exc)}") from None
         inputs = self._interp.get_input_details()
         outputs = self._interp.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -129,9 +124,9 @@ class Engine:
         if len(out) != 3 or out[0] != 1 or out[2] != c.num_classes:
             raise ModelError(
                 f"expected output shape (1, steps, {c.num_classes}) for {len(c.charset)} characters"
-                f"{' + blank' if c.kind == 'ctc' else ''}, the model has {out}"
+                f"{' + blank' if c.kind == Kind.CTC else ''}, the model has {out}"
             )
-        if c.kind == "multihead" and out[1] != c.label_length:
+        if c.kind == Kind.MULTIHEAD and out[1] != c.label_length:
             raise ModelError(f"expected {c.label_length} output positions, the model has {out[1]}")
 
     def set_input(self, pixels: np.ndarray) -> None:
@@ -143,32 +138,3 @@ class Engine:
     def output_probs(self) -> np.ndarray:
         """(steps, classes) float32 probabilities of the last invoke."""
         return dequantize(self._interp.get_tensor(self.output.index)[0], self.output)
-
-
-@contextlib.contextmanager
-def _native_info_filtered():
-    """Drop the interpreter's native 'INFO: Created ... delegate' banner from stderr (it has no
-    off switch and would break one-line error output); anything else it prints is passed on."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
-                    if line.strip() and not line.startswith("INFO: Created TensorFlow Lite")]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)
-
-
-def _line(exc: BaseException) -> str:
-    lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -9,21 +9,21 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
-from .errors import ImageError
+from . import quiet
+from .errors import ImageError, UsageError, first_line
 
-#: Refuse images with more pixels than this (width * height). A CAPTCHA is tiny; this still
-#: admits a full 12 MP camera frame. Override with the environment variable below.
-MAX_PIXELS = int(os.environ.get("CAPTCHA_EDGE_MAX_PIXELS", 40_000_000))
-#: Refuse files larger than this many bytes before reading them.
-MAX_FILE_BYTES = int(os.environ.get("CAPTCHA_EDGE_MAX_FILE_BYTES", 64 * 1024 * 1024))
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"}
 )
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of a complete PNG
+JPEG_START = b"\xff\xd8"
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
 
@@ -32,19 +32,46 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
 MIN_SIDE = 4
 MAX_ASPECT = 100
 
-# OpenCV's own limit as a second line of defence, for formats our header check does not parse.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
-# Our errors say what went wrong in one line; OpenCV's warnings would add more lines.
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits, checked before any large allocation. A CAPTCHA is tiny; the pixel limit
+    still admits a full 12 MP camera frame. Each is read from its environment variable when used."""
+
+    max_pixels: int = 40_000_000  # width * height, from the header
+    max_file_bytes: int = 64 * 1024 * 1024  # on disk, before reading
+
+
+_ENV = {"max_pixels": "CAPTCHA_EDGE_MAX_PIXELS", "max_file_bytes": "CAPTCHA_EDGE_MAX_FILE_BYTES"}
+
+
+def limits() -> Limits:
+    """The limits in force now: the defaults, or the environment's. UsageError for a malformed value."""
+    values = {}
+    for name, var in _ENV.items():
+        text = os.environ.get(var)
+        if text is None or not text.strip():
+            continue
+        try:
+            values[name] = int(text.strip().replace("_", ""))
+        except ValueError:
+            values[name] = 0
+        if values[name] <= 0:
+            raise UsageError(f"expected {var} to be a positive whole number, got {text!r}")
+    return Limits(**values)
+
+
 _cv2 = None
-_stderr_copy: int | None = None
-_devnull: int | None = None
 
 
 def cv2():
     """OpenCV, imported on first use (it is the slowest import of the runtime)."""
     global _cv2
     if _cv2 is None:
+        # OpenCV's own pixel limit, as a second line of defence for formats our header check
+        # does not parse; and its warnings off, since our errors already say what went wrong.
+        os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits().max_pixels))
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         import cv2 as module
 
         _cv2 = module
@@ -73,10 +100,12 @@ def read_file(path: str | os.PathLike) -> bytes:
             raise ImageError("expected a regular image file, got a device, pipe or socket")
         if st.st_size == 0:
             raise ImageError("expected an image file, got an empty (0-byte) file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise ImageError(f"expected an image file of at most {MAX_FILE_BYTES} bytes, got {st.st_size} bytes")
+        max_bytes = limits().max_file_bytes
+        if st.st_size > max_bytes:
+            raise ImageError(f"expected an image file of at most {max_bytes} bytes (CAPTCHA_EDGE_MAX_FILE_BYTES), "
+                             f"got {st.st_size} bytes")
         # os.read straight from the descriptor: a Python file object would cost more than the read.
-        chunks, left = [], MAX_FILE_BYTES + 1
+        chunks, left = [], max_bytes + 1
         while left > 0:
             chunk = os.read(fd, min(left, max(st.st_size, 4096) + 1))
             if not chunk:
@@ -92,7 +121,7 @@ def read_file(path: str | os.PathLike) -> bytes:
 
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header of PNG, GIF, BMP, WebP or JPEG data, else None."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+    if data[:8] == PNG_SIGNATURE and len(data) >= 24:
         w, h = struct.unpack(">II", data[16:24])
         return w, h
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
@@ -102,7 +131,7 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return abs(w), abs(h)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
         return _webp_size(data)
-    if data[:2] == b"\xff\xd8":
+    if data[:2] == JPEG_START:
         return _jpeg_size(data)
     return None
 
@@ -157,9 +186,10 @@ def check_png_chunks(data: bytes) -> None:
 def check_pixels(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ImageError(f"expected positive image dimensions, got {width}x{height}")
-    if width * height > MAX_PIXELS:
+    max_pixels = limits().max_pixels
+    if width * height > max_pixels:
         raise ImageError(
-            f"expected at most {MAX_PIXELS} pixels (CAPTCHA_EDGE_MAX_PIXELS), got a {width}x{height} image"
+            f"expected at most {max_pixels} pixels (CAPTCHA_EDGE_MAX_PIXELS), got a {width}x{height} image"
         )
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
         raise ImageError(
@@ -168,22 +198,11 @@ def check_pixels(width: int, height: int) -> None:
 
 
 def _imdecode_quietly(buf: np.ndarray):
-    """cv2.imdecode with native stderr muted: libpng and libjpeg print their complaints
-    straight to file descriptor 2, which would break one-line error output. The failure
-    itself still shows, as None or a cv2.error, and becomes our own one-line ImageError."""
-    global _stderr_copy, _devnull
-    if _stderr_copy is None:
-        try:
-            _stderr_copy, _devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        except OSError:
-            _stderr_copy = -1
-    if _stderr_copy < 0:
+    """cv2.imdecode with native stderr muted: libpng and libjpeg print their complaints straight
+    to file descriptor 2. The failure itself still shows, as None or a cv2.error, and becomes our
+    own one-line ImageError."""
+    with quiet.muted():
         return cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
-    os.dup2(_devnull, 2)
-    try:
-        return cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
-    finally:
-        os.dup2(_stderr_copy, 2)
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -193,13 +212,13 @@ def decode(data: bytes) -> np.ndarray:
     size = header_size(data)
     if size is not None:
         check_pixels(*size)
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
+    if data[:8] == PNG_SIGNATURE:
         check_png_chunks(data)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         image = _imdecode_quietly(buf)
     except Exception as exc:  # OpenCV raises cv2.error for its own limits and corrupt data
-        raise ImageError(f"expected decodable image data, OpenCV refused it ({_first_line(exc)})") from None
+        raise ImageError(f"expected decodable image data, OpenCV refused it ({first_line(exc)})") from None
     if image is None or image.size == 0:
         raise ImageError(f"expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got {len(data)} bytes OpenCV cannot decode")
     return image  # its shape is checked once, by preprocess.to_gray, which every consumer calls
@@ -214,8 +233,3 @@ def load(source: ImageSource) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
         return decode(read_file(source))
     raise ImageError(f"expected a path, bytes or a numpy array, got {type(source).__name__}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1].strip() if text else type(exc).__name__

@@ -25,6 +25,10 @@ class TensorInfo:
         scale, zero = d.get("quantization", (0.0, 0))
         return cls(int(d["index"]), str(d.get("name", "")), tuple(int(x) for x in d["shape"]), d["dtype"], float(scale), int(zero))
 
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": np.dtype(self.dtype).name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
     @property
     def quantized(self) -> bool:
         return self.dtype in (np.uint8, np.int8) and self.scale > 0

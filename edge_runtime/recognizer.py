@@ -12,9 +12,9 @@ import numpy as np
 
 from . import images
 from .contract import Contract, read_contract
-from .decode import Decoded, ctc_greedy, per_position
-from .engine import Engine
-from .errors import CaptchaEdgeError, ModelError
+from .decode import decoder_for
+from .engine import Engine, InterpreterInfo
+from .errors import INPUT_ERRORS, ModelError, input_error_message
 from .preprocess import prepare
 from .registry import resolve
 
@@ -77,48 +77,79 @@ def load_model(model: str | os.PathLike | None = None) -> LoadedModel:
 
 
 class Recognizer:
+    """One model and one interpreter: ``Recognizer.from_file(name|path).recognize(image)``.
+
+    Not thread-safe (an interpreter has one set of tensors): use one Recognizer per thread."""
+
     def __init__(self, loaded: LoadedModel, threads: int = 1, interpreter: str | None = None):
         self.model = loaded
         self.contract = loaded.contract
-        self.engine = Engine(loaded.data, loaded.contract, threads=threads, interpreter=interpreter)
-        self._chars = self.contract.class_chars()
-        self._decode = self._ctc if self.contract.kind == "ctc" else self._heads
+        self._engine = Engine(loaded.data, loaded.contract, threads=threads, interpreter=interpreter)
+        self._decode = decoder_for(self.contract)
 
     @classmethod
     def from_file(cls, model: str | os.PathLike | None = None, threads: int = 1, interpreter: str | None = None) -> "Recognizer":
         return cls(load_model(model), threads=threads, interpreter=interpreter)
 
-    def _ctc(self, probs: np.ndarray) -> Decoded:
-        return ctc_greedy(probs, self._chars)
+    @property
+    def interpreter(self) -> InterpreterInfo:
+        """The interpreter package that runs this model."""
+        return self._engine.info
 
-    def _heads(self, probs: np.ndarray) -> Decoded:
-        return per_position(probs, self.contract.charset)
+    def describe(self) -> dict:
+        """The model file, its contract, its tensors and the interpreter, as ``info`` and ``bench`` show them."""
+        engine, m = self._engine, self.model
+        return {
+            "file": str(m.path),
+            "bytes": len(m.data),
+            "contract": m.contract.to_dict(),
+            "input_tensor": engine.input.to_dict(),
+            "output_tensor": engine.output.to_dict(),
+            "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
+        }
 
-    def recognize(self, image: images.ImageSource) -> Prediction:
-        """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size)."""
+    def _invoke(self, image: images.ImageSource) -> tuple[np.ndarray, float, float, float]:
         t0 = time.perf_counter()
         decoded_image = images.load(image)
         t1 = time.perf_counter()
         pixels = prepare(decoded_image, self.contract.input)
         t2 = time.perf_counter()
-        self.engine.set_input(pixels)
-        self.engine.invoke()
+        self._engine.set_input(pixels)
+        self._engine.invoke()
+        return self._engine.output_probs(), t0, t1, t2
+
+    def probabilities(self, image: images.ImageSource) -> np.ndarray:
+        """The model's (steps, classes) float32 class probabilities for one image."""
+        return self._invoke(image)[0]
+
+    def invoke_only(self, pixels: np.ndarray) -> None:
+        """Run the interpreter on already prepared (height, width) uint8 pixels: for benchmarks."""
+        self._engine.set_input(pixels)
+        self._engine.invoke()
+
+    def recognize(self, image: images.ImageSource) -> Prediction:
+        """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size)."""
+        probs, t0, t1, t2 = self._invoke(image)
         t3 = time.perf_counter()
-        result = self._decode(self.engine.output_probs())
+        result = self._decode(probs)
         t4 = time.perf_counter()
         timings = Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
         return Prediction(result.text, result.confidence, result.char_confidences, timings)
 
+    def result(self, source: images.ImageSource, name: str | None = None) -> Result:
+        """recognize() under the error policy of every batch and service: a bad input becomes a
+        Result with a one-line error, never an exception that would stop the others."""
+        if name is None:
+            name = os.fsdecode(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+        try:
+            return Result(name, prediction=self.recognize(source))
+        except INPUT_ERRORS as exc:
+            return Result(name, error=input_error_message(exc))
+
     def recognize_many(self, sources: Iterable[images.ImageSource]) -> Iterator[Result]:
         """Each source's Result in order; a bad input gives an error Result and the rest go on."""
         for source in sources:
-            name = os.fsdecode(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
-            try:
-                yield Result(name, prediction=self.recognize(source))
-            except CaptchaEdgeError as exc:
-                yield Result(name, error=str(exc))
-            except (MemoryError, ValueError) as exc:  # last resort: never let one input stop a batch
-                yield Result(name, error=f"{type(exc).__name__}: {exc}")
+            yield self.result(source)
 
 
 def image_paths(path: str | os.PathLike) -> list[Path]:

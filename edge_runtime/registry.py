@@ -1,4 +1,5 @@
-"""Finding models: a path to a .tflite file, or the name of a model shipped in converted/."""
+"""Finding models (a path to a .tflite file, or the name of a model shipped in converted/) and
+naming the interpreter packages that can run them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from .errors import ModelError
 
 #: The runtime's default model (a file stem in converted/).
 DEFAULT_MODEL = "convctc-fast-int8"
+
+#: Interpreter packages in order of preference: module name -> (module holding Interpreter,
+#: distribution name to pip install).
+INTERPRETERS = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+}
 
 
 def shipped_dir() -> Path:

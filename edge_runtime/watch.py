@@ -19,29 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable
 
 from . import images
-from .errors import CaptchaEdgeError
-
-
-@dataclass(frozen=True)
-class WatchOptions:
-    folder: Path
-    output: Path | None = None  # None: standard output (no ledger)
-    recursive: bool = False
-    move_done: Path | None = None
-    delete_done: bool = False
-    skip_existing: bool = False
-    follow_symlinks: bool = False
-    interval: float = 0.1  # seconds between folder scans
-    settle: float = 1.0  # seconds a file of unknown format must stay unchanged
-    max_wait: float = 30.0  # an incomplete-looking PNG/JPEG is read anyway after this long
+from .options import WatchOptions
+from .recognizer import Result
+from .service import JsonlSink, StopFlag, outcome
 
 
 @dataclass(frozen=True)
@@ -53,9 +39,9 @@ class Seen:
 
 def looks_complete(head: bytes, tail: bytes) -> bool | None:
     """True/False for formats whose end is recognisable (PNG, JPEG), None for the others."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return tail.endswith(b"IEND\xaeB`\x82")
-    if head.startswith(b"\xff\xd8"):
+    if head.startswith(images.PNG_SIGNATURE):
+        return tail.endswith(images.PNG_END)
+    if head.startswith(images.JPEG_START):
         return tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
     return None
 
@@ -87,19 +73,13 @@ class Watcher:
         self.opt = options
         self.log = log
         self.folder = options.folder.resolve()
-        self.stop = False
+        self.stop_flag = StopFlag()  # SIGTERM/SIGINT: finish the current file, then leave
         self.seen: dict[str, Seen] = {}
         self.done = read_ledger(options.output) if options.output else set()
         self.ignored: set[tuple[str, int, int]] = set()
-        self.out: TextIO = open(options.output, "a", encoding="utf-8") if options.output else sys.stdout
+        # The output file is the ledger: each record is on disk before the file is moved or deleted.
+        self.sink = JsonlSink(options.output, fsync=True)
         self.processed = self.failed = self.pending = 0
-
-    def install_signal_handlers(self) -> None:
-        def handler(signum, frame):
-            self.stop = True  # finish the current file, then leave
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
 
     def candidates(self) -> list[Path]:
         """Image-named entries of the folder (and subfolders with --recursive), sorted."""
@@ -122,14 +102,15 @@ class Watcher:
         return sorted(found)
 
     def run(self, until_idle: float | None = None) -> int:
-        """Watch until stopped (or, for tests and batch use, until idle for ``until_idle`` s)."""
+        """Watch until stopped (or, for tests and batch use, until idle for ``until_idle`` s).
+        Returns 0 if every file of this run was read, 1 if some got an error record."""
         if self.opt.skip_existing:
             for p in self.candidates():
                 st = self._stat(p)
                 if st:
                     self.ignored.add((str(p), st.st_size, st.st_mtime_ns))
         idle_since = time.monotonic()
-        while not self.stop:
+        while not self.stop_flag:
             did = self.scan_once()
             now = time.monotonic()
             if did or self.pending:  # files still being written are not idleness
@@ -138,7 +119,7 @@ class Watcher:
                 break
             if not did:
                 time.sleep(self.opt.interval)
-        return 0
+        return 1 if self.failed else 0
 
     def _stat(self, path: Path):
         try:
@@ -153,7 +134,7 @@ class Watcher:
         present = set()
         self.pending = 0
         for path in self.candidates():
-            if self.stop:
+            if self.stop_flag:
                 break
             key = str(path)
             present.add(key)
@@ -209,29 +190,17 @@ class Watcher:
             return True
 
     def _process(self, path: Path, st) -> None:
-        record = {"path": str(path)}
-        try:
-            if path.is_symlink() and not self.opt.follow_symlinks and self._outside(path):
-                raise CaptchaEdgeError("expected a file inside the watched folder, got a symlink pointing outside it (see --follow-symlinks)")
-            pred = self.rec.recognize(images.read_file(path))
-            record.update(text=pred.text, confidence=round(pred.confidence, 6))
-        except CaptchaEdgeError as exc:
-            record["error"] = str(exc)
-        except (MemoryError, ValueError) as exc:
-            record["error"] = f"{type(exc).__name__}: {exc}"
-        record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-        self._append(record)
-        self.done.add((str(path), st.st_size, st.st_mtime_ns))
+        name = str(path)
+        if path.is_symlink() and not self.opt.follow_symlinks and self._outside(path):
+            result = Result(name, error="expected a file inside the watched folder, got a symlink pointing outside it "
+                                        "(see --follow-symlinks)")
+        else:
+            result = self.rec.result(path, name)
+        self.sink.write({"path": name, **outcome(result), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        self.done.add((name, st.st_size, st.st_mtime_ns))
         self.processed += 1
-        self.failed += "error" in record
+        self.failed += not result.ok
         self._finish(path)
-
-    def _append(self, record: dict) -> None:
-        # One write of one whole line, then flush and fsync: never a half line that counts.
-        self.out.write(json.dumps(record) + "\n")
-        self.out.flush()
-        if self.out is not sys.stdout:
-            os.fsync(self.out.fileno())
 
     def _finish(self, path: Path) -> None:
         try:
@@ -246,5 +215,4 @@ class Watcher:
             self.log(f"cannot move or delete {path}: {exc.strerror or exc}")
 
     def close(self) -> None:
-        if self.out is not sys.stdout:
-            self.out.close()
+        self.sink.close()

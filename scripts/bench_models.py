@@ -37,10 +37,9 @@ def median_ms(fn, inputs, repeats):
 
 
 def val_paths(run_dir):
-    from trainer import data as D
-    from trainer.train import RunFiles
+    from trainer.runs import Run
 
-    split = D.read_json(RunFiles(run_dir).split)
+    split = Run(run_dir).split
     return [os.path.join(split["data_dir"], n) for n in split["val"]]
 
 
@@ -78,14 +77,12 @@ def float_references(run_dir, repeats):
     import tensorflow as tf
     import tf2onnx
 
-    from trainer import data as D
-    from trainer.evaluate import load_keras
-    from trainer.train import RunFiles, to_inputs
+    from trainer.predict import to_inputs
+    from trainer.runs import Run
 
-    config, model = load_keras(run_dir)
-    split = D.read_json(RunFiles(run_dir).split)
-    val = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length, names=split["val"])
-    floats = [to_inputs(p[None], config.input_spec) for p in val.pixels]
+    run = Run(run_dir)
+    config, model = run.config, run.load_keras()
+    floats = [to_inputs(p[None], config.input_spec) for p in run.images("val").pixels]
     spec = (tf.TensorSpec((1, config.height, config.width, 1), tf.float32, name="image"),)
     onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
     so = ort.SessionOptions()
@@ -114,8 +111,7 @@ def measure(tflite, run_dir, repeats):
         rec.recognize(p)
     e2e = median_ms(rec.recognize, paths, repeats)
     pixels = [prepare(images.load(p), rec.contract.input) for p in paths]
-    engine = rec.engine
-    invoke = median_ms(lambda px: (engine.set_input(px), engine.invoke()), pixels, repeats)
+    invoke = median_ms(rec.invoke_only, pixels, repeats)
     return e2e, invoke
 
 

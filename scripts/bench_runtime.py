@@ -64,7 +64,7 @@ def main() -> None:
     cli_lines = len(out.stdout.splitlines())
     report = {
         "model": str(rec.model.path.name), "bytes": len(rec.model.data), "threads": args.threads,
-        "interpreter": f"{rec.engine.info.distribution} {rec.engine.info.version}",
+        "interpreter": f"{rec.interpreter.distribution} {rec.interpreter.version}",
         "images": len(paths), "recognitions": n, "accuracy_all_images": correct / n,
         "end_to_end_ms": {"p50": statistics.median(e2e), "p90": pct(e2e, 90), "p99": pct(e2e, 99), "mean": statistics.fmean(e2e)},
         "invoke_ms_p50": statistics.median(invoke), "read_ms_p50": statistics.median(read),

@@ -23,6 +23,19 @@ def count(path: Path) -> int:
         return 0
 
 
+def stage(sources: list[Path], staging: Path, count: int, prefix: str) -> list[str]:
+    """Copy ``count`` files (the sources repeated under new names) into ``staging``; their names.
+    Shared with soak_watch.py: moving staged files into the watched folder is an atomic drop."""
+    staging.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(count):
+        src = sources[i % len(sources)]
+        name = f"{prefix}{i:05d}_{src.name}"
+        shutil.copy(src, staging / name)
+        names.append(name)
+    return names
+
+
 def wait_count(path: Path, n: int, timeout: float = 300) -> float:
     end = time.monotonic() + timeout
     while count(path) < n:
@@ -57,13 +70,7 @@ def main() -> None:
             time.sleep(0.13)  # land at varied points of the scan cycle
         # Burst: N files (the dataset repeated under new names) dropped as fast as possible.
         staging = work / "staging"
-        staging.mkdir()
-        names = []
-        for i in range(args.burst):
-            src = sources[i % len(sources)]
-            name = f"b{i:05d}_{src.name}"
-            shutil.copy(src, staging / name)
-            names.append(name)
+        names = stage(sources, staging, args.burst, "b")
         before = count(out)
         t0 = time.monotonic()
         for name in names:

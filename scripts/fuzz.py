@@ -43,7 +43,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     elif kind == 3 and len(b) > 4:
         i, j = sorted(rng.sample(range(len(b)), 2))
         b = b[:i] + b[j:] + b[i:j]
-    elif kind == 4 and len(b) > 24 and b[:4] == b"\x89PNG":
+    elif kind == 4 and len(b) > 24 and b[:8] == images.PNG_SIGNATURE:
         b[16:24] = struct.pack(">II", rng.choice([0, 1, 65535, 2**31 - 1]), rng.choice([0, 7, 65535, 2**31 - 1]))
     else:
         pos = rng.randrange(len(b) + 1)

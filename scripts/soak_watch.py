@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench_watch import stage  # this script's folder is on sys.path when it runs
+
 
 def lines(path: Path) -> int:
     try:
@@ -38,13 +40,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="soak-watch-"))
     folder, staging, out = work / "in", work / "staging", work / "out.jsonl"
     folder.mkdir()
-    staging.mkdir()
-    names = []
-    for i in range(args.files):
-        src = sources[i % len(sources)]
-        name = f"f{i:05d}_{src.name}"
-        shutil.copy(src, staging / name)
-        names.append(name)
+    names = stage(sources, staging, args.files, "f")
     # Bursts of random size; kills at random moments while a burst is being worked through.
     bursts, i = [], 0
     while i < len(names):

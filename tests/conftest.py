@@ -1,4 +1,9 @@
-"""Shared fixtures: the real dataset (by path, never copied) and the shipped models."""
+"""Shared fixtures: the committed examples, the real dataset (by path, never copied), the CLI.
+
+The fast tier (``pytest -m "not e2e"``) needs only what is committed: ``examples/`` and the
+shipped models. The real dataset (``wilhelmy``) is for e2e tests only; it skips outside CI when
+the data is missing, and fails in CI.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"  # synthetic CAPTCHAs, committed: the quick start's images
+EXAMPLES = ROOT / "examples"  # synthetic CAPTCHAs, committed: the quick start's images; stem = label
 
 
 def data_dir() -> Path | None:
@@ -19,7 +24,16 @@ def data_dir() -> Path | None:
 
 
 @pytest.fixture(scope="session")
+def examples() -> list[Path]:
+    """The committed example images, sorted; each file's stem is its label."""
+    paths = sorted(EXAMPLES.glob("*.png"))
+    assert len(paths) >= 10, f"expected the committed examples in {EXAMPLES}"
+    return paths
+
+
+@pytest.fixture(scope="session")
 def wilhelmy() -> Path:
+    """The real dataset, for e2e tests only (the fast tier must never ask for it)."""
     path = data_dir()
     if path is None:
         if os.environ.get("CI"):
@@ -44,7 +58,7 @@ def held_out(wilhelmy):
 
 
 def run_cli(*args: str, module: str = "edge_runtime", cwd: str | os.PathLike | None = None, env=None, timeout=300):
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would (e2e tests only)."""
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=timeout)
 
@@ -52,3 +66,12 @@ def run_cli(*args: str, module: str = "edge_runtime", cwd: str | os.PathLike | N
 @pytest.fixture(scope="session")
 def cli():
     return run_cli
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast tier needs no dataset: a test that reads the real data must be marked e2e."""
+    unmarked = [item.nodeid for item in items
+                if {"wilhelmy", "held_out", "small_data"} & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError(f"expected tests that read the real dataset to be marked e2e, these are not: {unmarked}")

@@ -1,7 +1,19 @@
 """captcha-edge trainer (desktop): data, models, training, evaluation and TFLite export.
 
-Needs the ``train`` extra (TensorFlow). Preprocessing and decoding are imported from
-:mod:`edge_runtime`, so training sees exactly what the device sees.
+Needs the ``train`` extra (TensorFlow). Preprocessing, decoding and the model contract are
+imported from :mod:`edge_runtime`, so training sees exactly what the device sees.
+
+    archs.py    arch names, kinds and defaults (no Keras)     models.py   the Keras builder of each arch
+    config.py   RunConfig and its defaults; its contract()    runs.py     Run: a run directory and load_keras
+    data.py     labelled folders, splits, folds, JSON         augment.py  training-time augmentation
+    predict.py  Keras outputs to texts via decoder_for        train.py    fit, fit_folds (imports Keras)
+    evaluate.py metrics report and plots                      export.py   TFLite files with the contract
+    metrics.py  text metrics                                  synth.py    synthetic CAPTCHAs
+    errors.py   TrainerError, DataError, RunError, ExportError
+    cli.py      captcha-train
+
+Imports go one way (cli -> train/evaluate/export -> runs -> models -> config -> edge_runtime):
+no cycle, even counting imports inside functions.
 """
 
 from edge_runtime._version import __version__

@@ -1,8 +1,12 @@
 """The ``captcha-train`` command: fit, evaluate, export, synth. TensorFlow is imported only by
-the commands that need it, so ``--help`` works without the train extra."""
+the commands that need it, so ``--help`` works without the train extra. Option defaults and
+choices come from where they are defined: RunConfig's fields (:mod:`trainer.config`), the arch
+table (:mod:`trainer.archs`), the runtime's quantization modes, the export's constants. Errors:
+the trainer's and the runtime's named exceptions become one line and exit 1; usage errors exit 2."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -10,8 +14,15 @@ import sys
 import click
 
 from edge_runtime._version import __version__
+from edge_runtime.contract import QUANTIZATIONS, Kind, Quantization
+from edge_runtime.errors import CaptchaEdgeError
 
-ARCH_NAMES = ("cnn", "cnn-attn", "crnn", "cnn-faithful", "crnn-faithful", "convctc", "convctc-fast")
+from .archs import ARCHS, DEFAULT_ARCH
+from .config import DEFAULTS, RunConfig
+from .export import MIN_INT8_AGREEMENT
+from .synth import DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE
+
+SELECT = ("best", "last")
 
 
 def _quiet_tensorflow() -> None:
@@ -27,18 +38,34 @@ def _log(message: str) -> None:
     sys.stdout.flush()
 
 
-def _input_size(value: str | None):
+def _input_size(value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
         h, w = (int(v) for v in value.lower().split("x"))
-        assert h > 0 and w > 0
-        return h, w
-    except (ValueError, AssertionError):
-        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 50x200, got {value!r}") from None
+    except ValueError:
+        h = w = 0
+    if h <= 0 or w <= 0:
+        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 50x200, got {value!r}")
+    return h, w
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _command() -> str:
+    return shlex.join(["captcha-train", *sys.argv[1:]])
+
+
+class _Group(click.Group):
+    """Our named errors (trainer and runtime) become one line and exit 1; anything else is a
+    bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CaptchaEdgeError as exc:
+            raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="captcha-train")
 def main() -> None:
     """Train, evaluate and export captcha-edge models (needs: pip install 'captcha-edge[train]').
@@ -54,24 +81,24 @@ def main() -> None:
 @main.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
-@click.option("--arch", type=click.Choice(ARCH_NAMES), default="crnn", show_default=True,
+@click.option("--arch", type=click.Choice(list(ARCHS)), default=DEFAULT_ARCH, show_default=True,
               help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
                    "cnn-attn: multi-head CNN with attention heads; convctc: convolution-only CTC; "
                    "convctc-fast: convctc at a third of the compute.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
-@click.option("--epochs", type=click.IntRange(1), default=150, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"], show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation and augmentation.")
-@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=0.15, show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seeds the split, initialisation and augmentation.")
+@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=DEFAULTS["val_fraction"], show_default=True)
 @click.option("--charset", default=None, help="Allowed characters (default: those found in the labels).")
 @click.option("--input-size", default=None, metavar="HxW", help="Model input size (default: the arch's, 50x200).")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--patience", type=click.IntRange(1), default=25, show_default=True, help="Early stopping patience (epochs).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
+@click.option("--patience", type=click.IntRange(1), default=DEFAULTS["patience"], show_default=True, help="Early stopping patience (epochs).")
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
-@click.option("--strokes", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--strokes", type=click.FloatRange(0, 1), default=DEFAULTS["strokes"], show_default=True,
               help="With augmentation: the chance of an extra dark curve across the text, like the real ones.")
-@click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=1.0, show_default=True, help="Scale every layer's width.")
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Cap batches per epoch (quick trials).")
+@click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=DEFAULTS["width_mult"], show_default=True, help="Scale every layer's width.")
+@click.option("--max-steps", type=click.IntRange(1), default=DEFAULTS["max_steps"], help="Cap batches per epoch (quick trials).")
 @click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
               help="Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
                    "from a convctc run: same trunk). That run must not have trained on this run's validation images.")
@@ -79,7 +106,7 @@ def main() -> None:
               help="Cross-validation: deal the seeded order into K folds. Alone, fits every fold in turn into "
                    "OUT/fold-1..K and writes OUT/cv.json; with --fold, fits that fold only, into OUT.")
 @click.option("--fold", type=click.IntRange(1), default=None, help="Which fold validates (1..--folds).")
-@click.option("--select", type=click.Choice(["best", "last"]), default="best", show_default=True,
+@click.option("--select", type=click.Choice(SELECT), default=DEFAULTS["select"], show_default=True,
               help="Keep the epoch best on validation, or the last one (no early stopping, learning rate steered by "
                    "training loss): then the validation score is an unbiased estimate.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
@@ -90,59 +117,25 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
 
     if (fold is not None and folds is None) or (folds and fold and fold > folds):
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
+    size = _input_size(input_size)
     _quiet_tensorflow()
-    from trainer.models import ARCHS
-    from trainer.train import RunConfig
+    from trainer.train import fit as run_fit, fit_folds
 
     spec = ARCHS[arch]
     files, labels, _ = scan_labels(list_images(data_dir), charset)
     if not labels:
         raise click.ClickException(f"expected labelled images in {data_dir}, found none")
     charset = charset or infer_charset(labels)
-    size = _input_size(input_size) or (spec.height, spec.width)
+    size = size or (spec.height, spec.width)
     config = RunConfig(
-        arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind, charset=charset,
-        label_length=common_length(labels) if spec.kind == "multihead" else None,
+        arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind.value, charset=charset,
+        label_length=common_length(labels) if spec.kind == Kind.MULTIHEAD else None,
         height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select)
-    if folds and fold is None:
-        _fit_every_fold(config, out, overwrite)
-        return
-    _fit_one(config, out, overwrite)
-
-
-def _fit_one(config, out: str, overwrite: bool) -> dict:
-    from trainer.train import fit as run_fit
-
-    try:
-        state = run_fit(config, out, overwrite=overwrite, log=_log)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    with open(os.path.join(out, "command.txt"), "w") as f:
-        f.write(shlex.join(["captcha-train", *sys.argv[1:]]) + "\n")
-    return state
-
-
-def _fit_every_fold(config, out: str, overwrite: bool) -> None:
-    """Fit fold 1..K into OUT/fold-k (each resumable on its own), then summarise in OUT/cv.json."""
-    import dataclasses
-
-    from trainer.data import read_json, write_json
-
-    folds = []
-    for k in range(1, config.folds + 1):
-        _log(f"== fold {k}/{config.folds}")
-        run = os.path.join(out, f"fold-{k}")
-        state = _fit_one(dataclasses.replace(config, fold=k), run, overwrite)
-        val = len(read_json(os.path.join(run, "split.json"))["val"])
-        folds.append({"fold": k, "run": run, "val_images": val, "val_accuracy": state["best_val_accuracy"],
-                      "epoch": state["best_epoch"]})
-    mean = sum(f["val_accuracy"] for f in folds) / len(folds)
-    write_json(os.path.join(out, "cv.json"), {"select": config.select, "folds": folds, "mean_val_accuracy": mean})
-    _log(" ".join(f"fold {f['fold']}: {f['val_accuracy']:.4f}" for f in folds) + f"; mean {mean:.4f} "
-         f"(Keras, {'last epoch' if config.select == 'last' else 'best epoch: an optimistic estimate'}); {out}/cv.json")
+    fit_all = fit_folds if folds and fold is None else run_fit
+    fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
 
 
 @main.command()
@@ -156,17 +149,12 @@ def _fit_every_fold(config, out: str, overwrite: bool) -> None:
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
     """Full-string, per-character and per-position accuracy, CER and confusions; JSON, table and plots."""
-    import json
-
     _quiet_tensorflow()
     from trainer.evaluate import evaluate as run_eval
     from trainer.metrics import format_table
 
     log = (lambda m: click.echo(m, err=True)) if fmt == "json" else _log
-    try:
-        metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
     else:
@@ -176,34 +164,32 @@ def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8", "all"]), default="int8", show_default=True)
+@click.option("--quantize", type=click.Choice([*QUANTIZATIONS, "all"]), default=Quantization.INT8.value, show_default=True)
 @click.option("--out", required=True, type=click.Path(),
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.98, show_default=True,
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_INT8_AGREEMENT, show_default=True,
               help="Fail an int8 export that reads a different text from Keras on more than this share of validation images.")
 def export(run_dir, quantize, out, min_agreement):
     """Export TFLite with the model contract embedded; checks the file against Keras on the validation split."""
     _quiet_tensorflow()
-    from trainer.export import MODES, ExportError, export as run_export
-    from trainer.train import load_config
+    from trainer.export import export_modes
+    from trainer.runs import Run
 
-    modes = MODES if quantize == "all" else (quantize,)
-    arch = load_config(run_dir).arch
-    for mode in modes:
-        target = os.path.join(out, f"{arch}-{mode}.tflite") if quantize == "all" else out
-        try:
-            run_export(run_dir, mode, target, min_agreement=min_agreement, log=_log)
-        except (ExportError, ValueError, FileNotFoundError) as exc:
-            raise click.ClickException(str(exc)) from None
+    if quantize == "all":
+        arch = Run(run_dir).config.arch
+        targets = {mode: os.path.join(out, f"{arch}-{mode}.tflite") for mode in QUANTIZATIONS}
+    else:
+        targets = {quantize: out}
+    export_modes(run_dir, targets, min_agreement=min_agreement, log=_log)
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--count", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--charset", default="abcdefghijklmnopqrstuvwxyz0123456789", show_default=True)
-@click.option("--length", default="5", show_default=True, help="Label length, or a range such as 4-6.")
+@click.option("--charset", default=DEFAULT_CHARSET, show_default=True)
+@click.option("--length", default=str(DEFAULT_LENGTH), show_default=True, help="Label length, or a range such as 4-6.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="50x200", show_default=True, metavar="HxW")
+@click.option("--size", default="x".join(map(str, DEFAULT_SIZE)), show_default=True, metavar="HxW")
 def synth(out, count, charset, length, seed, size):
     """Render labelled synthetic CAPTCHAs with the 'captcha' package (file stem = label)."""
     from trainer.synth import render

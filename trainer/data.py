@@ -1,6 +1,8 @@
-"""Labelled image folders (file stem = label), charsets and the seeded train/validation split.
+"""Labelled image folders (file stem = label), charsets, the seeded train/validation split and
+folds, and atomic JSON files.
 
 No TensorFlow here: images are read and preprocessed by edge_runtime, exactly as on a device.
+Nothing is dropped silently: every image left out is a :class:`Skipped` with its reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from edge_runtime import images
 from edge_runtime.contract import InputSpec
 from edge_runtime.errors import CaptchaEdgeError
 from edge_runtime.preprocess import prepare
+
+from .errors import DataError
+
+NOT_IN_FOLDER = "not in the folder"
 
 
 @dataclass(frozen=True)
@@ -35,15 +41,25 @@ class Dataset:
     skipped: list[Skipped] = field(default_factory=list)
 
     def subset(self, names: list[str]) -> "Dataset":
+        """The images of ``names``, in that order. A name this dataset lacks is in the result's
+        ``skipped``, with the reason it was skipped when the folder was read."""
         index = {n: i for i, n in enumerate(self.names)}
         rows = [index[n] for n in names if n in index]
-        return Dataset([self.names[i] for i in rows], [self.labels[i] for i in rows], self.pixels[rows])
+        why = {s.name: s.reason for s in self.skipped}
+        missing = [Skipped(n, why.get(n, NOT_IN_FOLDER)) for n in names if n not in index]
+        return Dataset([self.names[i] for i in rows], [self.labels[i] for i in rows], self.pixels[rows], missing)
+
+
+def missing_message(skipped: list[Skipped], what: str, shown: int = 10) -> str:
+    """One line naming the images that could not be read, e.g. for a split's validation images."""
+    names = ", ".join(s.name for s in skipped[:shown]) + (", ..." if len(skipped) > shown else "")
+    return f"{len(skipped)} {what} could not be read: {names}"
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"expected a folder of labelled images, got {'a file' if folder.exists() else 'nothing'} at {folder}")
+        raise DataError(f"expected a folder of labelled images, got {'a file' if folder.exists() else 'nothing'} at {folder}")
     return sorted(p for p in folder.iterdir() if images.is_image_name(p) and not p.name.startswith("."))
 
 
@@ -78,7 +94,7 @@ def scan_labels(
 
 def common_length(labels: list[str]) -> int:
     if not labels:
-        raise ValueError("expected at least one labelled image, got none")
+        raise DataError("expected at least one labelled image, got none")
     return Counter(len(l) for l in labels).most_common(1)[0][0]
 
 
@@ -89,12 +105,17 @@ def load_folder(
     label_length: int | None = None,
     names: list[str] | None = None,
 ) -> Dataset:
-    """Read and preprocess every usable image of a folder (or only ``names``), reporting what was skipped."""
+    """Read and preprocess every usable image of a folder (or only ``names``), reporting what was
+    skipped: with ``names``, a name the folder lacks is skipped too."""
     files = list_images(folder)
+    absent = []
     if names is not None:
         wanted = set(names)
         files = [p for p in files if p.name in wanted]
+        present = {p.name for p in files}
+        absent = [Skipped(n, NOT_IN_FOLDER) for n in names if n not in present]
     kept, labels, skipped = scan_labels(files, charset, label_length)
+    skipped = absent + skipped
     rows, good_names, good_labels = [], [], []
     for path, label in zip(kept, labels):
         try:
@@ -124,9 +145,9 @@ def fold_names(names: list[str], folds: int, fold: int, seed: int) -> tuple[list
     """k-fold split: the seeded order dealt into ``folds`` parts; part ``fold`` (1-based) validates.
     Over fold = 1..folds every name is validated exactly once."""
     if not 2 <= folds <= len(names):
-        raise ValueError(f"expected 2 to {len(names)} folds for {len(names)} images, got {folds}")
+        raise DataError(f"expected 2 to {len(names)} folds for {len(names)} images, got {folds}")
     if not 1 <= fold <= folds:
-        raise ValueError(f"expected a fold from 1 to {folds}, got {fold}")
+        raise DataError(f"expected a fold from 1 to {folds}, got {fold}")
     ordered = sorted(names)
     order = np.random.default_rng(seed).permutation(len(ordered))
     val_rows = set(order[fold - 1 :: folds].tolist())

@@ -1,64 +1,38 @@
-"""Evaluation of a run on its validation split (or another folder, minus the training images),
-with a JSON report, a human table and PNG plots."""
+"""Evaluation of a run (:class:`trainer.runs.Run`) on its validation split, or on another folder
+minus the run's training images, through the Keras model or an exported file read by
+edge_runtime: a JSON report, a human table and PNG plots. Images that cannot be read are said,
+never dropped in silence."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 
 from . import data as D
+from .errors import DataError
 from .metrics import DELETED, text_metrics
-from .train import RunConfig, RunFiles, decode_batch, load_config, to_inputs
+from .predict import predict_texts
+from .runs import Run
 
 
-def load_keras(run_dir: str | os.PathLike, inference: bool = False):
-    """The run's best model, rebuilt from its config; ``inference=True`` gives the export graph
-    (recurrences unrolled, no dropout, batch 1) holding the same weights."""
-    from .models import build, primary, transfer_weights
-
-    config = load_config(run_dir)
-    files = RunFiles(run_dir)
-    if not files.best.exists():
-        raise FileNotFoundError(f"expected trained weights at {files.best}, found none: run 'captcha-train fit' first")
-    args = (config.arch, config.height, config.width, config.num_classes, config.label_length, config.width_mult)
-    model = build(*args)
-    try:
-        model.load_weights(files.best)
-    except ValueError:
-        raise ValueError(
-            f"expected the weights in {files.best} to fit the current '{config.arch}' architecture, they do not: "
-            f"the run was made by trainer {config.trainer_version} with an older design of '{config.arch}'; retrain it"
-        ) from None
-    model = primary(model)
-    if inference:
-        export_model = build(*args, inference=True)
-        transfer_weights(model, export_model)
-        return config, export_model
-    return config, model
-
-
-def eval_images(run_dir: str | os.PathLike, data_dir: str | None = None, log=print) -> tuple[RunConfig, D.Dataset]:
+def eval_images(run: Run, data_dir: str | None = None, log=print) -> D.Dataset:
     """The images to evaluate: the run's validation split, or a folder without the run's training images."""
-    config = load_config(run_dir)
-    split = D.read_json(RunFiles(run_dir).split)
     if data_dir is None:
-        return config, D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length, names=split["val"])
+        return run.images("val", log=log)
+    config = run.config
     dataset = D.load_folder(data_dir, config.input_spec, config.charset, config.label_length)
     for s in dataset.skipped:
         log(f"skipped {s.name}: {s.reason}")
     # A file named like a training image is that image (the name is its label): never score it.
-    trained = set(split["train"])
+    trained = set(run.split["train"])
     keep = [n for n in dataset.names if n not in trained]
     if len(keep) < len(dataset.names):
         log(f"left out {len(dataset.names) - len(keep)} images that this run trained on")
-    return config, dataset.subset(keep)
-
-
-def keras_texts(model, config: RunConfig, pixels: np.ndarray) -> list[str]:
-    probs = model.predict(to_inputs(pixels, config.input_spec), batch_size=64, verbose=0)
-    return decode_batch(probs, config)
+    # The folder's unreadable images stay listed, as the split's would be.
+    return dataclasses.replace(dataset.subset(keep), skipped=dataset.skipped)
 
 
 def tflite_texts(model_file: str | os.PathLike, pixels: np.ndarray, threads: int = 1) -> list[str]:
@@ -71,37 +45,38 @@ def tflite_texts(model_file: str | os.PathLike, pixels: np.ndarray, threads: int
 
 def evaluate(run_dir: str | os.PathLike, data_dir: str | None = None, tflite: str | None = None,
              out: str | None = None, plots: bool = True, log=print) -> dict:
-    config, dataset = eval_images(run_dir, data_dir, log)
+    run = Run(run_dir)
+    config = run.config
+    dataset = eval_images(run, data_dir, log)
     if not dataset.names:
-        raise ValueError("expected images to evaluate, found none")
+        raise DataError(f"expected images to evaluate in {data_dir or run.split['data_dir']}, found none")
     if tflite:
         texts = tflite_texts(tflite, dataset.pixels)
     else:
-        _, model = load_keras(run_dir)
-        texts = keras_texts(model, config, dataset.pixels)
+        texts = predict_texts(run.load_keras(), config.contract(), dataset.pixels)
     metrics = text_metrics(dataset.labels, texts)
     metrics["model"] = str(tflite) if tflite else f"{run_dir} (keras, best weights)"
     metrics["images"] = f"validation split of {run_dir}" if data_dir is None else str(data_dir)
     metrics["arch"] = config.arch
-    out_dir = Path(out) if out else Path(run_dir)
+    # The images the split (or the folder) named that could not be read, so a score is never silently partial.
+    metrics["unread"] = [{"name": s.name, "reason": s.reason} for s in dataset.skipped]
+    out_dir = Path(out) if out else run.root
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "eval-tflite" if tflite else "eval"
     D.write_json(out_dir / f"{stem}.json", metrics)
     if plots:
-        plot_curves(RunFiles(run_dir), out_dir / "curves.png")
+        plot_curves(run, out_dir / "curves.png")
         plot_confusion(metrics, config.charset, out_dir / f"{stem}-confusion.png")
     return metrics
 
 
-def plot_curves(files: RunFiles, path: Path) -> None:
+def plot_curves(run: Run, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not files.state.exists():
-        return
-    history = D.read_json(files.state)["history"]
+    history = run.state.get("history")
     if not history:
         return
     epochs = [h["epoch"] for h in history]

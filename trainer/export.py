@@ -1,8 +1,11 @@
-"""TFLite export in four quantization modes, with the contract embedded in the file and a parity
-check of the exported model (run by the edge runtime itself) against the Keras model."""
+"""TFLite export in the runtime's quantization modes (``edge_runtime.contract.QUANTIZATIONS``),
+with the run's contract embedded in the file and a parity check of the exported model, run by
+the edge runtime itself, against the Keras model on the validation split. A run's model and its
+export graph are built once however many modes are exported. No Keras import at module level."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shlex
@@ -13,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime._version import __version__
-from edge_runtime.contract import METADATA_NAME, Contract, InputSpec
+from edge_runtime.contract import METADATA_NAME, QUANTIZATIONS, Contract, Quantization
 
 from . import data as D
-from .train import RunConfig, RunFiles, decode_batch, load_config, to_inputs
+from .errors import ExportError
+from .predict import decode_batch, predict_probs, to_inputs
+from .runs import Run
 
-MODES = ("float32", "float16", "dynamic", "int8")
 #: Default minimum share of validation images on which the int8 model must read the same
 #: text as the Keras model. Below it the export fails: quantization broke the model.
 MIN_INT8_AGREEMENT = 0.98
@@ -27,26 +31,22 @@ FLOAT32_TOLERANCE = 1e-3
 REPRESENTATIVE_SAMPLES = 200
 
 
-class ExportError(RuntimeError):
-    """The model cannot be exported as asked; the message says why."""
-
-
 def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes:
     """Keras model -> TFLite flatbuffer, builtin ops only (a Flex op fails the export)."""
     import tensorflow as tf
 
-    if mode not in MODES:
-        raise ExportError(f"expected a quantization mode in {MODES}, got {mode!r}")
+    if mode not in QUANTIZATIONS:
+        raise ExportError(f"expected a quantization mode in {QUANTIZATIONS}, got {mode!r}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if mode != "float32":
+    if mode != Quantization.FLOAT32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "float16":
+    if mode == Quantization.FLOAT16:
         converter.target_spec.supported_types = [tf.float16]
-    elif mode == "dynamic":
+    elif mode == Quantization.DYNAMIC:
         # tflite-runtime 2.14 cannot run per-channel dynamic-range fully connected layers.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    elif mode == "int8":
+    elif mode == Quantization.INT8:
         if representative is None or not len(representative):
             raise ExportError("expected representative images for int8 calibration, got none")
 
@@ -96,20 +96,6 @@ def embed_contract(model_bytes: bytes, contract: Contract) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def make_contract(config: RunConfig, mode: str, metrics: dict) -> Contract:
-    return Contract(
-        kind=config.kind,
-        charset=config.charset,
-        input=InputSpec(height=config.height, width=config.width),
-        blank_index=config.blank_index,
-        label_length=config.label_length,
-        arch=config.arch,
-        quantization=mode,
-        trainer_version=__version__,
-        metrics=metrics,
-    )
-
-
 def _split_summary(split: dict) -> dict:
     val = sorted(split["val"])
     return {"data": Path(split["data_dir"]).name, "seed": split["seed"], "val_fraction": split["val_fraction"],
@@ -123,15 +109,14 @@ def fit_chain(run_dir: str | os.PathLike) -> list[str]:
     chain, seen, current = [], set(), Path(run_dir).resolve()
     while current and current not in seen:
         seen.add(current)
-        command = current / "command.txt"
-        chain.append(command.read_text().strip() if command.exists() else f"(no command.txt in {current})")
-        config = current / "config.json"
-        nxt = D.read_json(config).get("init_from") if config.exists() else None
+        run = Run(current)
+        chain.append(run.command or f"(no command.txt in {current})")
+        nxt = run.config.init_from if run.config_file.exists() else None
         current = Path(nxt).resolve() if nxt else None
     return chain[::-1]
 
 
-def parity(model_file: Path, keras_probs: np.ndarray, config: RunConfig, pixels: np.ndarray, labels: list[str]) -> dict:
+def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels: np.ndarray, labels: list[str]) -> dict:
     """The exported model, run by edge_runtime on the validation pixels, against the Keras model."""
     from edge_runtime.recognizer import Recognizer
 
@@ -140,77 +125,101 @@ def parity(model_file: Path, keras_probs: np.ndarray, config: RunConfig, pixels:
     for p in pixels:
         pred = rec.recognize(p)
         tfl_texts.append(pred.text)
-        tfl_probs.append(rec.engine.output_probs())
         invoke_ms.append(pred.timings.invoke_ms)
-    keras_texts = decode_batch(keras_probs, config)
+        tfl_probs.append(rec.probabilities(p))
+    keras_texts = decode_batch(keras_probs, contract)
     tfl_probs = np.stack(tfl_probs)
     return {
         "images": len(labels),
-        "accuracy": float(np.mean([t == l for t, l in zip(tfl_texts, labels)])),
-        "keras_accuracy": float(np.mean([t == l for t, l in zip(keras_texts, labels)])),
-        "agreement_with_keras": float(np.mean([a == b for a, b in zip(tfl_texts, keras_texts)])),
+        "accuracy": _share(tfl_texts, labels),
+        "keras_accuracy": _share(keras_texts, labels),
+        "agreement_with_keras": _share(tfl_texts, keras_texts),
         "max_abs_prob_diff": float(np.abs(tfl_probs - keras_probs).max()),
         "invoke_ms_p50": float(np.median(invoke_ms)),
-        "interpreter": f"{rec.engine.info.distribution} {rec.engine.info.version}",
+        "interpreter": f"{rec.interpreter.distribution} {rec.interpreter.version}",
     }
+
+
+def _share(texts: list[str], others: list[str]) -> float:
+    return float(np.mean([a == b for a, b in zip(texts, others)]))
 
 
 def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
            min_agreement: float = MIN_INT8_AGREEMENT, log=print) -> dict:
     """Export one mode; returns the report that is also written next to the file as JSON."""
-    from .evaluate import load_keras
+    return export_modes(run_dir, {mode: out}, min_agreement, log)[mode]
 
-    config = load_config(run_dir)
-    files = RunFiles(run_dir)
-    split = D.read_json(files.split)
-    state = D.read_json(files.state) if files.state.exists() else {}
-    _, keras_model = load_keras(run_dir)
-    # The export graph: same weights, recurrent layers unrolled and without dropout.
-    _, export_model = load_keras(run_dir, inference=True)
-    val = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length, names=split["val"])
-    representative = None
-    if mode == "int8":
-        train = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length,
-                              names=split["train"][:: max(1, len(split["train"]) // REPRESENTATIVE_SAMPLES)])
-        representative = to_inputs(train.pixels, config.input_spec)
-    t0 = time.monotonic()
-    raw = convert(export_model, mode, representative)
-    seconds = time.monotonic() - t0
-    from .models import count_macs
 
+def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLike],
+                 min_agreement: float = MIN_INT8_AGREEMENT, log=print) -> dict[str, dict]:
+    """Export each mode to its file (``{mode: path}``), building the model and its export graph
+    (same weights, recurrent layers unrolled, no dropout) once; returns each mode's report."""
+    from .models import count_macs, inference_graph
+
+    run = Run(run_dir)
+    config, split, state = run.config, run.split, run.state
+    keras_model = run.load_keras()
+    export_model = inference_graph(keras_model, config)
+    val = run.images("val", log=log)
+    if not val.names:
+        raise ExportError(f"expected validation images to check the export against, none of {len(split['val'])} "
+                          f"listed in {run.split_file} could be read")
+    keras_probs = predict_probs(keras_model, to_inputs(val.pixels, config.input_spec))
     run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
                    "best_epoch": state.get("best_epoch"), "epochs": state.get("epoch"), "select": config.select,
                    "val_accuracy_keras": state.get("best_val_accuracy"), "val_images": len(split["val"]),
                    "train_images": len(split["train"]), "train_seconds": round(state.get("train_seconds", 0.0), 1)}
-    out = Path(out)
+    context = {"split": _split_summary(split), "fit_command": run.command, "fit_chain": fit_chain(run_dir),
+               "unread_val_images": [s.name for s in val.skipped]}
+    reports = {}
+    for mode, out in targets.items():
+        representative = _representative(run, log) if mode == Quantization.INT8 else None
+        t0 = time.monotonic()
+        raw = convert(export_model, mode, representative)
+        seconds = time.monotonic() - t0
+        report = _write_checked(raw, Path(out), config.contract(mode, run_metrics), keras_probs, val, min_agreement)
+        report.update(context, convert_seconds=round(seconds, 1), arch=config.arch)
+        D.write_json(Path(out).with_suffix(".json"), report)
+        log(f"{out}: {report['bytes']} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
+            f"(keras {report['keras_accuracy']:.4f}), agreement with keras {report['agreement_with_keras']:.4f}, "
+            f"max |dp| {report['max_abs_prob_diff']:.2g}, invoke p50 {report['invoke_ms_p50']:.3f} ms")
+        reports[mode] = report
+    return reports
+
+
+def _representative(run: Run, log) -> np.ndarray:
+    """Int8 calibration inputs: about REPRESENTATIVE_SAMPLES training images, evenly spread."""
+    train = run.split["train"]
+    names = train[:: max(1, len(train) // REPRESENTATIVE_SAMPLES)]
+    return to_inputs(run.images("train", names=names, log=log).pixels, run.config.input_spec)
+
+
+def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.ndarray, val: D.Dataset,
+                   min_agreement: float) -> dict:
+    """Write the file with its contract, once it has passed the parity check; its metrics then
+    include the exported file's own accuracy and agreement with Keras."""
+    mode = contract.quantization
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(embed_contract(raw, make_contract(config, mode, run_metrics)))
-    keras_probs = keras_model.predict(to_inputs(val.pixels, config.input_spec), batch_size=64, verbose=0)
-    report = parity(tmp, keras_probs, config, val.pixels, val.labels)
+    tmp.write_bytes(embed_contract(raw, contract))
+    report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
     problems = []
-    if mode == "int8" and report["agreement_with_keras"] < min_agreement:
+    if mode == Quantization.INT8 and report["agreement_with_keras"] < min_agreement:
         problems.append(f"int8 agreement with Keras {report['agreement_with_keras']:.4f} is below the required {min_agreement}")
-    if mode == "float32" and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
+    if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
         problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
     if problems:
         tmp.unlink(missing_ok=True)
         raise ExportError("; ".join(problems))
-    run_metrics.update(val_accuracy_tflite=report["accuracy"], agreement_with_keras=report["agreement_with_keras"])
-    final = embed_contract(raw, make_contract(config, mode, run_metrics))
+    metrics = {**contract.metrics, "val_accuracy_tflite": report["accuracy"],
+               "agreement_with_keras": report["agreement_with_keras"]}
+    final = embed_contract(raw, dataclasses.replace(contract, metrics=metrics))
     tmp.write_bytes(final)
     os.replace(tmp, out)
     report.update({
-        "file": out.name, "bytes": len(final), "quantization": mode, "arch": config.arch, "params": run_metrics["params"],
-        "macs": run_metrics["macs"],
-        "convert_seconds": round(seconds, 1), "run": run_metrics, "split": _split_summary(split),
-        "fit_command": (files.root / "command.txt").read_text().strip() if (files.root / "command.txt").exists() else None,
-        "fit_chain": fit_chain(run_dir),
+        "file": out.name, "bytes": len(final), "quantization": mode, "params": metrics["params"],
+        "macs": metrics["macs"], "run": metrics,
         "export_command": shlex.join(["captcha-train", *sys.argv[1:]]) if Path(sys.argv[0]).name == "captcha-train" else None,
         "trainer_version": __version__,
     })
-    D.write_json(out.with_suffix(".json"), report)
-    log(f"{out}: {len(final)} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
-        f"(keras {report['keras_accuracy']:.4f}), agreement with keras {report['agreement_with_keras']:.4f}, "
-        f"max |dp| {report['max_abs_prob_diff']:.2g}, invoke p50 {report['invoke_ms_p50']:.3f} ms")
     return report

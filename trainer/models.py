@@ -1,6 +1,7 @@
-"""Keras model families. Every builder returns a model from (N, H, W, 1) float inputs to
-(N, steps, classes) probabilities: per-position softmax heads (multihead) or per-time-step
-softmax over charset + blank (CTC).
+"""Keras model families: one builder per name of :mod:`trainer.archs`. Every builder returns a
+model from (N, H, W, 1) float inputs to (N, steps, classes) probabilities: per-position softmax
+heads (multihead) or per-time-step softmax over charset + blank (CTC); :func:`build` takes the
+number of classes from the run's contract.
 
 ``inference=True`` rebuilds the same weights as an export graph: recurrent layers unrolled and
 without dropout, because TFLite's builtin ops cannot run a while-loop LSTM without Flex ops.
@@ -8,23 +9,12 @@ without dropout, because TFLite's builtin ops cannot run a while-loop LSTM witho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import keras
 from keras import layers
 
-
-@dataclass(frozen=True)
-class Arch:
-    name: str
-    kind: str  # "ctc" or "multihead"
-    height: int
-    width: int
-    augment: bool
-    batch_size: int
-    description: str
-    build: Callable[..., keras.Model]
+from .config import RunConfig
 
 
 def _f(filters: int, mult: float) -> int:
@@ -137,6 +127,7 @@ def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inf
     out = layers.Dense(num_classes, activation="softmax", name="classify")(pooled)
     if inference:
         return keras.Model(inp, out, name="cnn_attn")
+    # The side output's classes: the charset plus the CTC blank, last (as Contract.for_charset lays out CTC).
     return keras.Model(inp, [out, _ctc_steps(trunk, num_classes + 1, prefix="aux_")], name="cnn_attn")
 
 
@@ -287,20 +278,27 @@ def count_macs(model: keras.Model) -> int:
     return int(total)
 
 
-ARCHS: dict[str, Arch] = {
-    a.name: a
-    for a in (
-        Arch("cnn-faithful", "multihead", 50, 200, False, 32, "textbook multi-head CNN (1.5M params), as published", build_cnn_faithful),
-        Arch("cnn", "multihead", 50, 200, True, 32, "convctc trunk (learned row collapse, width context), shared hidden layer, 5 linear heads, augmentation", build_cnn),
-        Arch("crnn-faithful", "ctc", 50, 200, False, 16, "Keras OCR example: 2 convs + 2 BiLSTMs + CTC, as published", build_crnn_faithful),
-        Arch("crnn", "ctc", 50, 200, True, 16, "BatchNorm convs, width/8 time steps, one BiLSTM(64), CTC, augmentation", build_crnn),
-        Arch("cnn-attn", "multihead", 50, 200, True, 16, "multi-head CNN: per-position attention heads over the convctc trunk, one shared classifier, CTC side output in training", build_cnn_attn),
-        Arch("convctc", "ctc", 50, 200, True, 16, "convolution-only CTC (no recurrence)", build_convctc),
-        Arch("convctc-fast", "ctc", 50, 200, True, 16, "convctc with thinner and separable blocks: a third of the compute", build_convctc_fast),
-    )
+#: The builder of every name in trainer.archs.ARCHS.
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "cnn-faithful": build_cnn_faithful,
+    "cnn": build_cnn,
+    "crnn-faithful": build_crnn_faithful,
+    "crnn": build_crnn,
+    "cnn-attn": build_cnn_attn,
+    "convctc": build_convctc,
+    "convctc-fast": build_convctc_fast,
 }
 
 
-def build(arch: str, height: int, width: int, num_classes: int, label_length: int | None,
-          width_mult: float = 1.0, inference: bool = False) -> keras.Model:
-    return ARCHS[arch].build(height, width, num_classes, label_length, width_mult=width_mult, inference=inference)
+def build(config: RunConfig, inference: bool = False) -> keras.Model:
+    """The run's model; ``inference=True`` gives the export graph (recurrences unrolled, no
+    dropout, batch 1, no training-only outputs)."""
+    return BUILDERS[config.arch](config.height, config.width, config.contract().num_classes, config.label_length,
+                                 width_mult=config.width_mult, inference=inference)
+
+
+def inference_graph(trained: keras.Model, config: RunConfig) -> keras.Model:
+    """The export graph of a trained model, holding the same weights."""
+    graph = build(config, inference=True)
+    transfer_weights(trained, graph)
+    return graph

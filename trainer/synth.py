@@ -9,6 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import TrainerError
+
+DEFAULT_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789"
+DEFAULT_LENGTH = 5
+DEFAULT_SIZE = (50, 200)  # height, width: the input size of every arch
+
 
 class _SeededSecrets:
     """The part of the ``secrets`` API that captcha.image uses, drawn from a seeded generator."""
@@ -39,13 +45,13 @@ def _seeded(module, rng: random.Random):
 
 
 def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int, int], seed: int,
-           size: tuple[int, int] = (50, 200), log=print) -> int:
+           size: tuple[int, int] = DEFAULT_SIZE, log=print) -> int:
     """Write ``count`` PNGs named <label>.png (labels are unique); returns how many were written."""
     try:
         import captcha.image as captcha_image
         from captcha.image import ImageCaptcha
     except ImportError:
-        raise RuntimeError("the 'captcha' package is missing: pip install 'captcha-edge[train]'") from None
+        raise TrainerError("expected the 'captcha' package, it is missing: pip install 'captcha-edge[train]'") from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -1,87 +1,25 @@
 """Fitting: seeded, early-stopped on validation full-string accuracy, best weights kept, and
-restartable: every epoch's state is written atomically, so a killed run resumes where it was."""
+restartable: every epoch's state is written atomically, so a killed run resumes where it was.
+:func:`fit` fits one run (a split or one fold), :func:`fit_folds` every fold of a cross-validation.
+The run directory is a :class:`trainer.runs.Run`; the class layout comes from the run's contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from edge_runtime._version import __version__
-from edge_runtime.contract import InputSpec
-from edge_runtime.decode import ctc_greedy, per_position
-from edge_runtime.preprocess import normalise
+from edge_runtime.contract import Contract, Kind
 
 from . import data as D
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    arch: str
-    data_dir: str
-    kind: str
-    charset: str
-    label_length: int | None
-    height: int
-    width: int
-    seed: int = 0
-    epochs: int = 100
-    batch_size: int = 16
-    val_fraction: float = 0.15
-    learning_rate: float = 1e-3
-    patience: int = 20
-    augment: bool = True
-    strokes: float = 0.0  # with augment: chance of an extra curve drawn across the text
-    width_mult: float = 1.0
-    max_steps: int | None = None  # per epoch; for smoke tests
-    init_from: str | None = None  # a run whose same-named layers initialise this model
-    folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
-    fold: int | None = None
-    select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
-    trainer_version: str = __version__
-
-    @property
-    def input_spec(self) -> InputSpec:
-        return InputSpec(height=self.height, width=self.width)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.charset) + (1 if self.kind == "ctc" else 0)
-
-    @property
-    def blank_index(self) -> int | None:
-        return len(self.charset) if self.kind == "ctc" else None
-
-    def class_chars(self) -> list[str]:
-        return list(self.charset) + ([""] if self.kind == "ctc" else [])
-
-
-@dataclass
-class RunFiles:
-    root: Path
-    config: Path = field(init=False)
-    split: Path = field(init=False)
-    state: Path = field(init=False)
-    best: Path = field(init=False)
-    last: Path = field(init=False)
-    skipped: Path = field(init=False)
-
-    def __post_init__(self):
-        self.root = Path(self.root)
-        self.config = self.root / "config.json"
-        self.split = self.root / "split.json"
-        self.state = self.root / "state.json"
-        self.best = self.root / "best.weights.h5"
-        self.last = self.root / "last.weights.h5"
-        self.skipped = self.root / "skipped.json"
-
-
-def load_config(run_dir: str | os.PathLike) -> RunConfig:
-    return RunConfig(**D.read_json(RunFiles(run_dir).config))
+from .config import RunConfig
+from .errors import DataError, RunError
+from .predict import PREDICT_BATCH, decode_batch, predict_probs, to_inputs
+from .runs import Run
 
 
 def encode_labels(labels: list[str], config: RunConfig) -> np.ndarray:
@@ -92,18 +30,6 @@ def encode_labels(labels: list[str], config: RunConfig) -> np.ndarray:
     for row, label in enumerate(labels):
         out[row, : len(label)] = [index[c] for c in label]
     return out
-
-
-def decode_batch(probs: np.ndarray, config: RunConfig) -> list[str]:
-    """Texts of a batch of model outputs, decoded by the runtime's own decoders."""
-    if config.kind == "ctc":
-        chars = config.class_chars()
-        return [ctc_greedy(p, chars).text for p in probs]
-    return [per_position(p, config.charset).text for p in probs]
-
-
-def to_inputs(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    return normalise(pixels, spec)[..., None]
 
 
 def ctc_loss_fn(blank_index: int):
@@ -124,13 +50,20 @@ def ctc_loss_fn(blank_index: int):
 AUX_CTC_WEIGHT = 0.5  # weight of a multi-head model's training-only CTC output
 
 
+def ctc_layout(config: RunConfig) -> Contract:
+    """The CTC class layout over the run's charset: the model's own for a CTC run, and that of a
+    multi-head model's training-only CTC output."""
+    return Contract.for_charset(Kind.CTC, config.charset, config.input_spec)
+
+
 def compile_model(model, config: RunConfig):
-    if config.kind == "ctc":
-        loss, weights = ctc_loss_fn(config.blank_index), None
+    blank = ctc_layout(config).blank_index
+    if config.kind == Kind.CTC:
+        loss, weights = ctc_loss_fn(blank), None
     else:
         loss, weights = keras.losses.SparseCategoricalCrossentropy(), None
-        if len(model.outputs) == 2:  # the CTC output's blank follows the charset
-            loss, weights = [loss, ctc_loss_fn(len(config.charset))], [1.0, AUX_CTC_WEIGHT]
+        if len(model.outputs) == 2:
+            loss, weights = [loss, ctc_loss_fn(blank)], [1.0, AUX_CTC_WEIGHT]
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, loss_weights=weights)
     return model
 
@@ -171,87 +104,102 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
     return Batches()
 
 
-def prepare_run(config: RunConfig, out: str | os.PathLike, overwrite: bool = False) -> RunFiles:
-    """Create RUN_DIR, or check that an existing one holds the same run (then it is resumed)."""
-    files = RunFiles(out)
-    files.root.mkdir(parents=True, exist_ok=True)
-    if files.config.exists() and not overwrite:
-        existing = D.read_json(files.config)
-        mine = asdict(config)
-        # A key the run's config lacks was added to the trainer later: the run used its default.
-        defaults = {f.name: f.default for f in fields(RunConfig)}
-        changed = {k for k in mine if k not in ("epochs", "patience") and existing.get(k, defaults[k]) != mine[k]}
-        if changed:
-            raise ValueError(
-                f"expected {files.root} to be empty or to hold the same run, it holds a run with different "
-                f"{', '.join(sorted(changed))}; choose another --out or pass --overwrite"
-            )
-    if overwrite:
-        for p in (files.state, files.best, files.last, files.split):
-            p.unlink(missing_ok=True)
-    D.write_json(files.config, asdict(config))
-    return files
-
-
-def split_for_run(config: RunConfig, files: RunFiles, log=print) -> tuple[D.Dataset, D.Dataset]:
+def split_for_run(config: RunConfig, run: Run, log=print) -> tuple[D.Dataset, D.Dataset]:
+    """The run's training and validation images; the split is made once and kept in split.json."""
     dataset = D.load_folder(config.data_dir, config.input_spec, config.charset, config.label_length)
     for s in dataset.skipped:
         log(f"skipped {s.name}: {s.reason}")
-    D.write_json(files.skipped, [asdict(s) for s in dataset.skipped])
-    if files.split.exists():
-        split = D.read_json(files.split)
+    run.write_skipped(dataset.skipped)
+    if run.split_file.exists():
+        split = run.split
     else:
-        if config.folds:
-            train, val = D.fold_names(dataset.names, config.folds, config.fold, config.seed)
-        else:
-            train, val = D.split_names(dataset.names, config.val_fraction, config.seed)
-        split = {"data_dir": str(Path(config.data_dir).resolve()), "seed": config.seed,
-                 "val_fraction": config.val_fraction, "folds": config.folds, "fold": config.fold,
-                 "train": train, "val": val}
-        D.write_json(files.split, split)
+        split = new_split(config, dataset.names)
+        run.write_split(split)
     overlap = set(split["train"]) & set(split["val"])
     if overlap:
-        raise ValueError(f"expected disjoint train/validation splits, {len(overlap)} names are in both")
-    return dataset.subset(split["train"]), dataset.subset(split["val"])
+        raise RunError(f"expected disjoint train/validation splits in {run.split_file}, {len(overlap)} names are in both")
+    train, val = dataset.subset(split["train"]), dataset.subset(split["val"])
+    run.report_missing("train", train, log)
+    run.report_missing("val", val, log)
+    return train, val
 
 
-def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print) -> dict:
-    """Train (or resume) a run; returns the final state dict."""
+def new_split(config: RunConfig, names: list[str]) -> dict:
+    if config.folds:
+        train, val = D.fold_names(names, config.folds, config.fold, config.seed)
+    else:
+        train, val = D.split_names(names, config.val_fraction, config.seed)
+    return {"data_dir": str(Path(config.data_dir).resolve()), "seed": config.seed,
+            "val_fraction": config.val_fraction, "folds": config.folds, "fold": config.fold,
+            "train": train, "val": val}
+
+
+def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None) -> dict:
+    """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt."""
     from .models import build
 
-    files = prepare_run(config, out, overwrite)
-    train, val = split_for_run(config, files, log)
+    run = Run(out)
+    run.start(config, overwrite)
+    train, val = split_for_run(config, run, log)
     if len(train.names) == 0 or len(val.names) == 0:
-        raise ValueError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
+        raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
+    resuming = run.state_file.exists() and run.last_weights.exists()
+    initialise = config.init_from and not resuming
+    if initialise:
+        check_no_leak(config, val.names)  # before the (slow) build: a leak fails at once
 
     keras.utils.set_random_seed(config.seed)
-    model = compile_model(build(config.arch, config.height, config.width, config.num_classes,
-                                config.label_length, config.width_mult), config)
-    if config.init_from and not (files.state.exists() and files.last.exists()):
-        init_weights(model, config, train_names=train.names, val_names=val.names, log=log)
+    model = compile_model(build(config), config)
+    if initialise:
+        # Loaded after the seeded build, as always: the random draws of a run stay the same.
+        init_weights(model, Run(config.init_from).load_keras(), config.init_from, log)
     state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "best_val_loss": None,
              "history": [], "params": int(model.count_params()), "train_seconds": 0.0, "done": False}
-    if files.state.exists() and files.last.exists():
-        state = D.read_json(files.state)
-        model.load_weights(files.last)
-        log(f"resuming {files.root} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']})")
+    if resuming:
+        state = run.state
+        model.load_weights(run.last_weights)
+        log(f"resuming {run.root} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']})")
     if state.get("done") and (state.get("stopped_early") or state["epoch"] >= config.epochs):
         log("run already finished; nothing to do")
-        return state
+    else:
+        _fit_epochs(model, config, run, state, train, val, log)
+    if command:
+        run.write_command(command)
+    return state
 
+
+def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log) -> None:
     batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs))
     val_x = to_inputs(val.pixels, config.input_spec)
     val_y = _targets(encode_labels(val.labels, config), len(model.outputs))
-    tracker = _Tracker(config, files, state, val_x, val_y, val.labels, log)
+    tracker = _Tracker(config, run, state, val_x, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
               callbacks=[tracker, _lr_schedule(config)],
-              validation_data=(val_x, val_y), validation_batch_size=64)
+              validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
     state["done"] = True
-    D.write_json(files.state, state)
+    run.write_state(state)
     log(f"best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
-        f"{state['train_seconds']:.0f} s of training; weights in {files.best}")
-    return state
+        f"{state['train_seconds']:.0f} s of training; weights in {run.best_weights}")
+
+
+def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print,
+              command: str | None = None) -> dict:
+    """Fit fold 1..K into OUT/fold-k (each resumable on its own), then summarise in OUT/cv.json."""
+    cv = Run(out)
+    folds = []
+    for k in range(1, config.folds + 1):
+        log(f"== fold {k}/{config.folds}")
+        run = cv.fold(k)
+        state = fit(dataclasses.replace(config, fold=k), run.root, overwrite, log, command)
+        folds.append({"fold": k, "run": str(run.root), "val_images": len(run.split["val"]),
+                      "val_accuracy": state["best_val_accuracy"], "epoch": state["best_epoch"]})
+    mean = sum(f["val_accuracy"] for f in folds) / len(folds)
+    summary = {"select": config.select, "folds": folds, "mean_val_accuracy": mean}
+    cv.write_cv(summary)
+    log(" ".join(f"fold {f['fold']}: {f['val_accuracy']:.4f}" for f in folds) + f"; mean {mean:.4f} "
+        f"(Keras, {'last epoch' if config.select == 'last' else 'best epoch: an optimistic estimate'}); {cv.cv_file}")
+    return summary
 
 
 def _lr_schedule(config: RunConfig):
@@ -260,18 +208,16 @@ def _lr_schedule(config: RunConfig):
     return keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(3, config.patience // 3))
 
 
-def init_weights(model, config: RunConfig, train_names, val_names, log=print) -> None:
-    """Copy the weights of every same-named, same-shaped layer from another run's best model.
-    That run must not have trained on any of this run's validation images."""
-    from .evaluate import load_keras
-
-    other = RunFiles(config.init_from)
-    other_split = D.read_json(other.split)
-    leaked = set(other_split["train"]) & set(val_names)
+def check_no_leak(config: RunConfig, val_names: list[str]) -> None:
+    """The --init-from run must not have trained on any of this run's validation images."""
+    leaked = set(Run(config.init_from).split["train"]) & set(val_names)
     if leaked:
-        raise ValueError(f"expected --init-from {config.init_from} to have trained on none of this run's validation "
-                         f"images, it trained on {len(leaked)} of them; use the same --seed and data")
-    _, source = load_keras(config.init_from)
+        raise RunError(f"expected --init-from {config.init_from} to have trained on none of this run's validation "
+                       f"images, it trained on {len(leaked)} of them; use the same --seed and data")
+
+
+def init_weights(model, source, source_name: str, log=print) -> None:
+    """Copy the weights of every same-named, same-shaped layer of ``source`` into ``model``."""
     by_name = {layer.name: layer for layer in source.layers}
     copied = []
     for layer in model.layers:
@@ -282,8 +228,8 @@ def init_weights(model, config: RunConfig, train_names, val_names, log=print) ->
             layer.set_weights(src.get_weights())
             copied.append(layer.name)
     if not copied:
-        raise ValueError(f"expected layers in common with {config.init_from}, found none")
-    log(f"initialised {len(copied)} layers from {config.init_from}: {', '.join(copied)}")
+        raise RunError(f"expected layers in common with {source_name}, found none")
+    log(f"initialised {len(copied)} layers from {source_name}: {', '.join(copied)}")
 
 
 def _save_weights(model, path: Path) -> None:
@@ -296,9 +242,10 @@ class _Tracker(keras.callbacks.Callback):
     """Per-epoch progress line, validation accuracy by the runtime's decoders, best/last
     checkpoints and state written atomically, early stopping."""
 
-    def __init__(self, config, files, state, val_x, val_y, val_labels, log):
+    def __init__(self, config: RunConfig, run: Run, state: dict, val_x, val_labels, log):
         super().__init__()
-        self.config, self.files, self.state, self.log = config, files, state, log
+        self.config, self.run, self.state, self.log = config, run, state, log
+        self.contract = config.contract()
         self.val_x, self.val_labels = val_x, val_labels
         self.t0 = time.monotonic()
 
@@ -307,10 +254,7 @@ class _Tracker(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        probs = self.model.predict(self.val_x, batch_size=64, verbose=0)
-        if isinstance(probs, (list, tuple)):
-            probs = probs[0]
-        texts = decode_batch(probs, self.config)
+        texts = decode_batch(predict_probs(self.model, self.val_x), self.contract)
         acc = float(np.mean([t == l for t, l in zip(texts, self.val_labels)]))
         logs["val_accuracy"] = acc
         seconds = time.monotonic() - self.t0
@@ -323,19 +267,19 @@ class _Tracker(keras.callbacks.Callback):
             improved = acc > s["best_val_accuracy"] or (
                 acc == s["best_val_accuracy"] and s["best_val_loss"] is not None and val_loss < s["best_val_loss"])
         if improved:
-            _save_weights(self.model, self.files.best)
+            _save_weights(self.model, self.run.best_weights)
             s.update(best_epoch=epoch + 1, best_val_accuracy=acc, best_val_loss=val_loss)
-        _save_weights(self.model, self.files.last)
+        _save_weights(self.model, self.run.last_weights)
         lr = float(self.model.optimizer.learning_rate.numpy())
         s["history"].append({"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": val_loss,
                              "val_accuracy": acc, "lr": lr, "seconds": seconds})
         s["epoch"] = epoch + 1
         s["train_seconds"] = s.get("train_seconds", 0.0) + seconds
-        D.write_json(self.files.state, s)
+        self.run.write_state(s)
         self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {logs.get('loss', np.nan):.4f}  val_loss {val_loss:.4f}  "
                  f"val_acc {acc:.4f}  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}  lr {lr:.2g}  {seconds:.1f}s")
         if self.config.select != "last" and epoch + 1 - s["best_epoch"] >= self.config.patience:
             self.log(f"early stop: no improvement for {self.config.patience} epochs")
             s["stopped_early"] = True
-            D.write_json(self.files.state, s)
+            self.run.write_state(s)
             self.model.stop_training = True

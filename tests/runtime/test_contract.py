@@ -1,50 +1,147 @@
-"""The contract inside shipped model files, and refusal of files that lack or break it."""
+"""The contract inside shipped model files, the flatbuffer reader that finds it, and refusal of
+files that lack or break it. Fast: committed model files only."""
+
+import json
 
 import pytest
 
-from edge_runtime.contract import METADATA_NAME, Contract, InputSpec, read_contract
+from edge_runtime.contract import (FORMAT_VERSION, METADATA_NAME, Contract, InputSpec, Kind, Quantization,
+                                   read_contract)
 from edge_runtime.errors import ContractError, ModelError
-from edge_runtime.flatbuf import read_metadata
+from edge_runtime.flatbuf import (has_per_channel_fully_connected, is_tflite, operator_codes, operator_count,
+                                  read_metadata)
 from edge_runtime.recognizer import Recognizer, load_model
+from edge_runtime.registry import shipped_models
+
+SHIPPED = sorted(shipped_models())
 
 
-def test_every_shipped_model_carries_a_valid_contract(shipped):
-    for name, path in shipped.items():
-        c = read_contract(path.read_bytes())
-        assert c.charset and c.input.height > 0 and c.input.width > 0, name
-        assert c.quantization in name, name
-        assert c.kind in ("ctc", "multihead")
-        if c.kind == "ctc":
-            assert c.blank_index == len(c.charset)
+def base(**changes):
+    fields = {"kind": "ctc", "charset": "abc", "input": InputSpec(32, 128), "blank_index": 3, **changes}
+    return Contract(**fields)
 
 
-def test_contract_matches_the_tensors(shipped):
-    for path in shipped.values():
-        rec = Recognizer.from_file(path)
-        c = rec.contract
-        assert rec.engine.input.shape == (1, c.input.height, c.input.width, 1)
-        assert rec.engine.output.shape[-1] == c.num_classes
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_carries_a_valid_contract(name, shipped):
+    data = shipped[name].read_bytes()
+    c = read_contract(data)
+    assert c.charset and c.input.height > 0 and c.input.width > 0
+    assert name.endswith("-" + c.quantization)  # the file name says how it is stored
+    assert c.kind in set(Kind) and c.quantization in set(Quantization)
+    if c.kind == Kind.CTC:
+        assert c.blank_index == len(c.charset) and c.num_classes == len(c.charset) + 1
+    else:
+        assert c.label_length >= 1 and c.num_classes == len(c.charset)
+    # The JSON metadata is exactly what from_json reads back.
+    assert Contract.from_json(read_metadata(data)[METADATA_NAME]) == c
+    # The shipped metrics file describes this very file.
+    report = json.loads(shipped[name].with_suffix(".json").read_text())
+    assert (report["bytes"], report["quantization"], report["arch"]) == (len(data), c.quantization, c.arch)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_contract_matches_the_tensors(name, shipped):
+    rec = Recognizer.from_file(shipped[name])
+    c = rec.contract
+    d = rec.describe()
+    assert d["input_tensor"]["shape"] == [1, c.input.height, c.input.width, 1]
+    assert d["output_tensor"]["shape"][-1] == c.num_classes
+    assert d["bytes"] == shipped[name].stat().st_size and d["contract"] == c.to_dict()
+    if c.quantization == Quantization.INT8:
+        assert d["input_tensor"]["dtype"] in ("uint8", "int8")  # int8 files take raw pixels
+    else:
+        assert d["input_tensor"]["dtype"] == "float32"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_flatbuf_reader_on_the_shipped_files(name, shipped):
+    data = shipped[name].read_bytes()
+    assert is_tflite(data)
+    codes = operator_codes(data)
+    assert codes and all(code >= 0 and version >= 1 for code, version in codes)
+    assert operator_count(data) >= len(codes) >= 1
+    # captcha-train exports per-tensor Dense weights (tflite-runtime 2.14 on ARM crashes on per-channel ones).
+    assert has_per_channel_fully_connected(data) is False
+
+
+def test_the_operator_count_of_the_default_is_as_documented(shipped):
+    assert operator_count(shipped["convctc-fast-int8"].read_bytes()) == 17  # README: "17 operators"
 
 
 def test_contract_round_trips_through_json():
-    c = Contract(kind="ctc", charset="abc", input=InputSpec(32, 128), blank_index=3, arch="x", quantization="int8",
-                 metrics={"accuracy": 1.0})
+    c = base(arch="x", quantization="int8", metrics={"accuracy": 1.0})
+    again = Contract.from_json(c.to_json())
+    assert again == c and again.metrics == {"accuracy": 1.0}
+    assert Contract.from_json(c.to_json().encode()) == c  # bytes, as read from the flatbuffer
+    assert Contract.from_dict(json.loads(c.to_json())).to_dict() == c.to_dict()
+
+
+@pytest.mark.parametrize("kind, charset, length", [(Kind.CTC, "0123456789", None), ("ctc", "ab", None),
+                                                   (Kind.MULTIHEAD, "xyz", 5), ("multihead", "q", 1)])
+def test_for_charset_builds_the_trainer_class_layout(kind, charset, length):
+    c = Contract.for_charset(kind, charset, InputSpec(50, 200), label_length=length, arch="a", quantization="int8")
+    assert c.kind == Kind(kind) and c.format_version == FORMAT_VERSION and c.arch == "a"
+    if c.kind == Kind.CTC:
+        assert c.blank_index == len(charset) and c.label_length is None
+        assert c.class_chars() == list(charset) + [""]
+        assert c.num_classes == len(charset) + 1
+    else:
+        assert c.blank_index is None and c.label_length == length
+        assert c.class_chars() == list(charset) and c.num_classes == len(charset)
     assert Contract.from_json(c.to_json()) == c
+
+
+def test_for_charset_refuses_what_from_dict_refuses():
+    with pytest.raises(ValueError):
+        Contract.for_charset("beam", "ab", InputSpec(50, 200))
+    with pytest.raises(ContractError, match="repeated"):
+        Contract.for_charset(Kind.CTC, "aab", InputSpec(50, 200))
+    with pytest.raises(ContractError, match="label_length"):
+        Contract.for_charset(Kind.MULTIHEAD, "ab", InputSpec(50, 200))
+
+
+def test_enums_are_their_strings():
+    assert [k.value for k in Kind] == ["ctc", "multihead"]
+    assert [q.value for q in Quantization] == ["float32", "float16", "dynamic", "int8"]
+    assert Kind("ctc") == "ctc" and json.dumps({"q": Quantization.INT8}) == '{"q": "int8"}'
+
+
+def test_blank_in_the_middle_moves_the_classes():
+    c = base(blank_index=0)
+    assert c.class_chars() == ["", "a", "b", "c"]
 
 
 @pytest.mark.parametrize("change, fragment", [
     ({"kind": "beam"}, "kind"),
     ({"charset": "aa"}, "repeated"),
+    ({"charset": ""}, "non-empty charset"),
+    ({"charset": 7}, "non-empty charset"),
     ({"blank_index": 9}, "blank_index"),
+    ({"blank_index": -1}, "blank_index"),
+    ({"blank_index": None}, "blank_index"),
+    ({"kind": "multihead", "label_length": 0}, "label_length"),
     ({"quantization": "int4"}, "quantization"),
     ({"format_version": 99}, "format_version"),
     ({"input": {"height": 0, "width": 10}}, "input.height"),
+    ({"input": {"height": 10, "width": 2.5}}, "input.width"),
+    ({"input": {"height": 10, "width": 10, "channels": 3}}, "1-channel"),
+    ({"input": {"height": 10, "width": 10, "layout": "NCHW"}}, "NHWC"),
+    ({"input": {"height": 10, "width": 10, "scale": 0}}, "input.scale"),
+    ({"input": {"height": 10}}, "contract fields"),
+    ({"surprise": 1}, "contract fields"),
 ])
 def test_invalid_contracts_are_refused(change, fragment):
-    d = Contract(kind="ctc", charset="abc", input=InputSpec(32, 128), blank_index=3).to_dict()
+    d = base().to_dict()
     d.update(change)
-    with pytest.raises(ContractError, match=fragment):
+    with pytest.raises(ContractError, match=fragment) as err:
         Contract.from_dict(d)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["not json", b"\xff\xfe", "[1, 2]", "null"])
+def test_unparsable_contract_json_is_refused(text):
+    with pytest.raises(ContractError, match="expected"):
+        Contract.from_json(text)
 
 
 def test_not_a_tflite_file(tmp_path):
@@ -55,22 +152,35 @@ def test_not_a_tflite_file(tmp_path):
 
 
 def test_truncated_model_is_refused(tmp_path, shipped):
-    data = next(iter(shipped.values())).read_bytes()
+    data = shipped["synth36-int8"].read_bytes()
     bad = tmp_path / "truncated.tflite"
     bad.write_bytes(data[: len(data) // 3])
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError) as err:
         Recognizer.from_file(bad)
+    assert "\n" not in str(err.value)
 
 
 def test_tflite_model_without_our_contract(tmp_path, shipped):
-    data = next(iter(shipped.values())).read_bytes()
+    data = shipped["synth36-int8"].read_bytes()
     other = METADATA_NAME.replace("contract", "contracX").encode()
     assert data.count(METADATA_NAME.encode()) == 1
     stripped = tmp_path / "plain.tflite"
     stripped.write_bytes(data.replace(METADATA_NAME.encode(), other))
-    assert METADATA_NAME not in read_metadata(stripped.read_bytes())
+    entries = read_metadata(stripped.read_bytes())
+    assert METADATA_NAME not in entries and other.decode() in entries
     with pytest.raises(ContractError, match="captcha-train export"):
         load_model(stripped)
+
+
+def test_broken_contract_json_inside_a_model_is_refused(tmp_path, shipped):
+    data = shipped["synth36-int8"].read_bytes()
+    # Same length, so the flatbuffer stays valid: only the contract's JSON changes.
+    broken = data.replace(b'"kind": "ctc"', b'"kind": "xyz"')
+    assert broken != data
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(broken)
+    with pytest.raises(ContractError, match="kind"):
+        load_model(path)
 
 
 def test_unknown_model_name():

@@ -1,11 +1,16 @@
+"""Decoding class probabilities into text: CTC greedy, per position, and the contract's choice."""
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edge_runtime.decode import ctc_greedy, per_position
+from edge_runtime.contract import Contract, InputSpec, Kind
+from edge_runtime.decode import ctc_greedy, decode, decoder_for, per_position
 
 CHARS = ["a", "b", "c", ""]  # blank last, as the trainer exports
+SPEC = InputSpec(50, 200)
 
 
 def onehot(indices, classes=4, p=0.9):
@@ -17,7 +22,8 @@ def onehot(indices, classes=4, p=0.9):
 def test_ctc_collapses_repeats_and_drops_blanks():
     out = ctc_greedy(onehot([0, 0, 3, 0, 1, 1, 3, 3, 2]), CHARS)
     assert out.text == "aabc"
-    assert len(out.char_confidences) == 4
+    assert out.char_confidences == pytest.approx((0.9,) * 4)
+    assert out.confidence == pytest.approx(0.9**4)
 
 
 def test_ctc_char_confidence_is_the_best_step_of_its_run():
@@ -33,13 +39,38 @@ def test_ctc_all_blank_is_empty_with_a_confidence():
     assert out.text == "" and out.char_confidences == () and abs(out.confidence - 0.7) < 1e-6
 
 
+def test_nan_never_becomes_text():
+    probs = onehot([0, 3, 1])
+    probs[1, :] = np.nan
+    out = ctc_greedy(probs, CHARS)
+    assert out.text == "ab"
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (3,), (1, 0), (2, 3, 4)])
+def test_wrong_shapes_are_refused(shape):
+    with pytest.raises(ValueError, match="steps, classes"):
+        ctc_greedy(np.zeros(shape, np.float32), CHARS)
+
+
 def test_per_position_argmax():
     out = per_position(onehot([2, 0, 1], classes=3, p=0.5), "xyz")
     assert out.text == "zxy"
     assert abs(out.confidence - 0.125) < 1e-6
 
 
-@settings(max_examples=200, deadline=None)
+def test_decoder_for_follows_the_contract_kind():
+    ctc = Contract.for_charset(Kind.CTC, "abc", SPEC)
+    head = Contract.for_charset(Kind.MULTIHEAD, "abcd", SPEC, label_length=3)
+    probs = onehot([0, 0, 3, 2])
+    assert decoder_for(ctc)(probs).text == "ac"
+    assert decode(probs, ctc) == ctc_greedy(probs, ctc.class_chars())
+    assert decode(probs[:3], head).text == "aad"  # every position read, class 3 is 'd', not a blank
+    # A blank that is not the last class: the decoder uses the contract's layout.
+    first = Contract(kind="ctc", charset="abc", input=SPEC, blank_index=0)
+    assert decode(onehot([0, 1, 1, 0, 3]), first).text == "ac"
+
+
+@settings(max_examples=60, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 60), st.just(4)),
               elements=st.floats(-2, 2, width=32) | st.just(float("nan"))))
 def test_ctc_any_tensor_decodes_to_charset_text(probs):
@@ -47,10 +78,19 @@ def test_ctc_any_tensor_decodes_to_charset_text(probs):
     assert set(out.text) <= {"a", "b", "c"}
     assert 0.0 <= out.confidence <= 1.0
     assert all(0.0 <= c <= 1.0 for c in out.char_confidences)
-    assert len(out.char_confidences) == len(out.text)
+    assert len(out.char_confidences) == len(out.text) <= len(probs)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=40))
+def test_ctc_greedy_matches_the_textbook_definition(path):
+    """Collapse repeats, then drop blanks: the reference implementation in two lines."""
+    collapsed = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+    want = "".join(CHARS[c] for c in collapsed)
+    assert ctc_greedy(onehot(path), CHARS).text == want
+
+
+@settings(max_examples=60, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 8), st.just(3)),
               elements=st.floats(-2, 2, width=32) | st.just(float("nan"))))
 def test_per_position_any_tensor(probs):

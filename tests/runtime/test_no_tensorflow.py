@@ -5,6 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from support import EXAMPLES_MODEL
+
 BLOCKER = r"""
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
@@ -19,6 +23,7 @@ finally:
     leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))
     print('LEAKED', leaked, file=sys.stderr)
 """
+FORBIDDEN = ("tensorflow", "keras", "tf_keras", "trainer")
 
 
 def test_tensorflow_is_not_installed_here():
@@ -27,12 +32,30 @@ def test_tensorflow_is_not_installed_here():
     assert importlib.util.find_spec("keras") is None
 
 
-def test_cli_works_with_tensorflow_import_blocked(wilhelmy):
-    image = str(sorted(wilhelmy.glob("*.png"))[0])
-    out = subprocess.run([sys.executable, "-c", BLOCKER, "predict", "--format", "jsonl", image],
-                         capture_output=True, text=True, timeout=120)
+def test_runtime_modules_import_nothing_from_the_trainer_or_tensorflow(invoke, examples):
+    """Everything the CLI and the library touch, in this process: no TensorFlow, no trainer."""
+    import edge_runtime
+
+    def forbidden():
+        return {m for m in sys.modules if m.split(".")[0] in FORBIDDEN}
+
+    before = forbidden()  # empty in the runtime suite's environment; robust if run with other suites
+    for name in ("bench", "camera", "cli", "contract", "decode", "engine", "errors", "flatbuf", "images",
+                 "preprocess", "quant", "recognizer", "registry", "service", "watch"):
+        importlib.import_module(f"edge_runtime.{name}")
+    assert invoke("predict", "--model", EXAMPLES_MODEL, examples[0]).exit_code == 0
+    assert invoke("info").exit_code == 0
+    leaked = sorted(forbidden() - before)
+    assert leaked == [], leaked
+    assert edge_runtime.__all__ and all(getattr(edge_runtime, n) for n in edge_runtime.__all__)
+
+
+@pytest.mark.e2e
+def test_cli_works_with_tensorflow_import_blocked(examples):
+    out = subprocess.run([sys.executable, "-c", BLOCKER, "predict", "--model", EXAMPLES_MODEL, "--format", "jsonl",
+                          str(examples[0])], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "text" in json.loads(out.stdout.splitlines()[0])
+    assert json.loads(out.stdout.splitlines()[0])["text"] == examples[0].stem
     assert "LEAKED []" in out.stderr
     info = subprocess.run([sys.executable, "-c", BLOCKER, "info"], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0 and "LEAKED []" in info.stderr, info.stderr

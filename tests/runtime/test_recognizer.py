@@ -1,12 +1,158 @@
-"""The Python API on the shipped models and real images."""
+"""The Python API: fast on the committed examples with synth36-int8; e2e on the real images."""
+
+import json
 
 import cv2
 import numpy as np
 import pytest
 
 from edge_runtime import Recognizer
+from edge_runtime.engine import Engine, interpreter_class
 from edge_runtime.errors import InterpreterUnavailable
-from edge_runtime.engine import interpreter_class
+from edge_runtime.recognizer import Result, image_paths, load_model
+from support import EXAMPLES_MODEL, example_paths
+
+EXAMPLES = example_paths()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_synth_model_reads_every_example(synth, path):
+    pred = synth.recognize(path)
+    assert pred.text == path.stem
+    assert 0.5 < pred.confidence <= 1.0
+
+
+def test_prediction_record(synth, examples):
+    pred = synth.recognize(examples[0])
+    assert 0.0 <= pred.confidence <= 1.0
+    assert len(pred.char_confidences) == len(pred.text) == 5
+    assert pred.confidence == pytest.approx(np.prod(pred.char_confidences))
+    assert set(pred.text) <= set(synth.contract.charset)
+    t = pred.timings
+    assert min(t.read_ms, t.preprocess_ms, t.decode_ms) >= 0 and t.invoke_ms > 0
+    assert t.total_ms == pytest.approx(t.read_ms + t.preprocess_ms + t.invoke_ms + t.decode_ms)
+    d = pred.to_dict()
+    assert d["text"] == pred.text and d["timings"]["total_ms"] == pytest.approx(t.total_ms)
+    json.dumps(d)  # plain data
+
+
+def test_same_text_from_path_bytes_gray_bgr_bgra_and_rescaled(synth, examples):
+    path = examples[5]
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    sources = [path, str(path), path.read_bytes(), gray, bgr, bgra, gray.astype(np.float32) / 255.0,
+               gray.astype(np.uint16) * 257, cv2.resize(bgr, (400, 100), interpolation=cv2.INTER_CUBIC)]
+    assert [synth.recognize(s).text for s in sources] == [path.stem] * len(sources)
+
+
+def test_probabilities_are_the_model_output(synth, examples):
+    probs = synth.probabilities(examples[0])
+    c = synth.contract
+    assert probs.dtype == np.float32 and probs.ndim == 2 and probs.shape[1] == c.num_classes
+    assert probs.min() >= 0 and probs.max() <= 1.0001
+    # Greedy CTC on these probabilities is the text recognize() gives.
+    best = probs.argmax(axis=1)
+    chars = c.class_chars()
+    text = "".join(chars[b] for i, b in enumerate(best) if i == 0 or b != best[i - 1])
+    assert text == synth.recognize(examples[0]).text == examples[0].stem
+
+
+def test_describe_and_interpreter(synth, shipped):
+    d = synth.describe()
+    assert set(d) >= {"file", "bytes", "contract", "input_tensor", "output_tensor", "interpreter"}
+    assert d["file"] == str(shipped[EXAMPLES_MODEL]) and d["bytes"] == shipped[EXAMPLES_MODEL].stat().st_size
+    assert d["contract"]["charset"] == "abcdefghijklmnopqrstuvwxyz0123456789"
+    assert d["input_tensor"]["shape"] == [1, 50, 200, 1] and d["output_tensor"]["shape"][2] == 37
+    info = synth.interpreter
+    assert d["interpreter"] == {"package": info.distribution, "version": info.version}
+    assert info.module in ("ai_edge_litert", "tflite_runtime") and info.version
+    json.dumps(d)
+
+
+def test_result_and_batch_keep_going_after_a_bad_input(synth, examples, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    sources = [examples[0], bad, tmp_path / "missing.png", examples[1], b"", examples[2], np.zeros((3,), np.uint8),
+               object()]
+    results = list(synth.recognize_many(sources))
+    assert [r.ok for r in results] == [True, False, False, True, False, True, False, False]
+    assert [r.prediction.text for r in results if r.ok] == [p.stem for p in examples[:3]]
+    for r in results:
+        assert isinstance(r, Result) and (r.prediction is None) == (not r.ok)
+        if not r.ok:
+            assert r.error and "\n" not in r.error and r.error.startswith("expected")
+    assert results[0].source == str(examples[0]) and results[4].source == "<bytes>"
+    assert synth.result(b"junk", name="upload-7").source == "upload-7"
+
+
+def test_image_paths_of_files_and_folders(examples, tmp_path):
+    assert image_paths(examples[0].parent) == examples  # sorted, images only (README.md is left out)
+    assert image_paths(examples[3]) == [examples[3]]
+    assert image_paths(tmp_path) == []
+
+
+def test_threads_give_the_same_texts(examples):
+    two = Recognizer.from_file(EXAMPLES_MODEL, threads=2)
+    assert [two.recognize(p).text for p in examples[:4]] == [p.stem for p in examples[:4]]
+
+
+def test_explicit_interpreter_is_used(monkeypatch):
+    monkeypatch.setenv("CAPTCHA_EDGE_INTERPRETER", "no-such-interpreter")  # an explicit choice wins over it
+    rec = Recognizer.from_file(EXAMPLES_MODEL, interpreter="ai_edge_litert")
+    assert rec.interpreter.module == "ai_edge_litert" and rec.interpreter.distribution == "ai-edge-litert"
+    cls, info = interpreter_class("ai_edge_litert")
+    assert cls.__module__.startswith("ai_edge_litert") and info.module == "ai_edge_litert"
+
+
+def test_environment_variable_chooses_the_interpreter(monkeypatch):
+    monkeypatch.setenv("CAPTCHA_EDGE_INTERPRETER", "ai_edge_litert")
+    assert Recognizer.from_file(EXAMPLES_MODEL).interpreter.module == "ai_edge_litert"
+    monkeypatch.setenv("CAPTCHA_EDGE_INTERPRETER", "tflite_runtime")
+    try:
+        chosen = Recognizer.from_file(EXAMPLES_MODEL).interpreter.module
+    except InterpreterUnavailable as exc:  # not installed here (or numpy 2): it must say so, not fall back
+        assert "tflite" in str(exc) and "\n" not in str(exc)
+    else:
+        assert chosen == "tflite_runtime"
+    monkeypatch.setenv("CAPTCHA_EDGE_INTERPRETER", "tensorflow")
+    with pytest.raises(InterpreterUnavailable, match="expected an interpreter"):
+        Recognizer.from_file(EXAMPLES_MODEL)
+
+
+def test_without_a_choice_the_first_importable_interpreter_is_used(monkeypatch):
+    monkeypatch.delenv("CAPTCHA_EDGE_INTERPRETER", raising=False)
+    _, info = interpreter_class()
+    assert info.module == "ai_edge_litert"  # the runtime's dependency: always installed by pip install .
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "AI_EDGE_LITERT", "tflite"])
+def test_unknown_interpreter_is_named(name):
+    with pytest.raises(InterpreterUnavailable, match="expected an interpreter"):
+        interpreter_class(name)
+
+
+def test_engine_refuses_a_contract_that_does_not_fit(shipped):
+    from dataclasses import replace
+
+    from edge_runtime.contract import InputSpec
+    from edge_runtime.errors import ModelError
+
+    loaded = load_model(EXAMPLES_MODEL)
+    c = loaded.contract
+    for wrong, fragment in ((replace(c, charset=c.charset[:-1]), "output shape"),
+                            (replace(c, charset=c.charset + "%"), "output shape"),
+                            (replace(c, input=InputSpec(32, 128)), "input shape"),
+                            (replace(c, kind="multihead", label_length=5, blank_index=None), "output")):
+        with pytest.raises(ModelError, match=fragment):
+            Engine(loaded.data, wrong)
+    engine = Engine(loaded.data, c)
+    engine.set_input(np.full((50, 200), 255, np.uint8))
+    engine.invoke()
+    assert engine.output_probs().shape == (50, 37)
+
+
+# ---- e2e: the real dataset ----------------------------------------------------------------------
 
 
 def val_paths(wilhelmy, report):
@@ -15,6 +161,7 @@ def val_paths(wilhelmy, report):
     return paths
 
 
+@pytest.mark.e2e
 def test_default_model_reads_its_validation_images(wilhelmy, default_report):
     rec = Recognizer.from_file()
     paths = val_paths(wilhelmy, default_report)
@@ -25,9 +172,8 @@ def test_default_model_reads_its_validation_images(wilhelmy, default_report):
     assert accuracy >= 0.95
 
 
+@pytest.mark.e2e
 def test_every_shipped_model_reads_its_held_out_images(held_out, shipped):
-    import json
-
     for name, path in shipped.items():
         report = json.loads(path.with_suffix(".json").read_text())
         folder, names = held_out(report)
@@ -38,46 +184,12 @@ def test_every_shipped_model_reads_its_held_out_images(held_out, shipped):
         assert accuracy >= 0.9, f"{name}: {accuracy}"
 
 
-def test_prediction_record(wilhelmy):
-    rec = Recognizer.from_file("default", threads=2)
-    pred = rec.recognize(sorted(wilhelmy.glob("*.png"))[0])
-    assert 0.0 <= pred.confidence <= 1.0
-    assert len(pred.char_confidences) == len(pred.text)
-    assert set(pred.text) <= set(rec.contract.charset)
-    assert pred.timings.invoke_ms > 0 and pred.timings.total_ms >= pred.timings.invoke_ms
-    assert pred.to_dict()["timings"]["total_ms"] == pytest.approx(pred.timings.total_ms)
-
-
-def test_same_text_from_path_bytes_gray_bgr_and_rescaled(wilhelmy):
+@pytest.mark.e2e
+def test_same_text_from_every_source_on_a_real_image(wilhelmy):
     rec = Recognizer.from_file()
     path = sorted(wilhelmy.glob("*.png"))[5]
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     texts = {rec.recognize(path).text, rec.recognize(path.read_bytes()).text, rec.recognize(gray).text,
-             rec.recognize(bgr).text}
+             rec.recognize(bgr).text, rec.recognize(cv2.resize(bgr, (400, 100), interpolation=cv2.INTER_CUBIC)).text}
     assert texts == {path.stem}
-    big = cv2.resize(bgr, (400, 100), interpolation=cv2.INTER_CUBIC)
-    assert rec.recognize(big).text == path.stem
-
-
-def test_batch_keeps_going_after_a_bad_input(wilhelmy, tmp_path):
-    rec = Recognizer.from_file()
-    good = sorted(wilhelmy.glob("*.png"))[:3]
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"nope")
-    results = list(rec.recognize_many([good[0], bad, tmp_path / "missing.png", good[1], b"", good[2]]))
-    assert [r.ok for r in results] == [True, False, False, True, False, True]
-    assert all(r.error and "\n" not in r.error for r in results if not r.ok)
-
-
-def test_interpreter_choice_is_honoured():
-    import os
-
-    rec = Recognizer.from_file()
-    wanted = os.environ.get("CAPTCHA_EDGE_INTERPRETER", "ai_edge_litert")
-    assert rec.engine.info.module == wanted
-
-
-def test_unknown_interpreter_is_named():
-    with pytest.raises(InterpreterUnavailable, match="expected an interpreter"):
-        interpreter_class("tensorflow")

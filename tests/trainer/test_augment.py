@@ -1,4 +1,4 @@
-"""Augmentation on real pixels: seeded, shape-preserving, and the extra stroke really draws one."""
+"""Augmentation on CAPTCHA pixels: seeded, shape-preserving, and the extra stroke really draws one."""
 
 import numpy as np
 
@@ -8,12 +8,8 @@ from edge_runtime.preprocess import prepare
 from trainer.augment import augment, stroke
 
 
-def real_pixels(wilhelmy):
-    return prepare(images.load(sorted(wilhelmy.glob("*.png"))[0]), InputSpec(height=50, width=200))
-
-
-def test_augment_is_seeded_and_keeps_the_shape(wilhelmy):
-    px = real_pixels(wilhelmy)
+def test_augment_is_seeded_and_keeps_the_shape(synth_data):
+    px = prepare(images.load(sorted(synth_data.glob("*.png"))[0]), InputSpec(height=50, width=200))
     a = augment(px, np.random.default_rng(7), strokes=0.5)
     b = augment(px, np.random.default_rng(7), strokes=0.5)
     assert a.shape == px.shape and a.dtype == np.uint8

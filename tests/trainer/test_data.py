@@ -1,3 +1,5 @@
+"""Labelled folders, skipped and missing images, the seeded split and folds."""
+
 import shutil
 
 import cv2
@@ -5,21 +7,22 @@ import numpy as np
 import pytest
 
 from edge_runtime.contract import InputSpec
-from trainer.data import fold_names, infer_charset, load_folder, split_names
+from trainer.data import NOT_IN_FOLDER, Skipped, fold_names, infer_charset, load_folder, missing_message, split_names
+from trainer.errors import DataError, TrainerError
 
 SPEC = InputSpec(50, 200)
 
 
-def test_loads_real_images_in_name_order(small_data):
-    ds = load_folder(small_data, SPEC)
+def test_loads_images_in_name_order(synth_data):
+    ds = load_folder(synth_data, SPEC)
     assert len(ds.names) == 48 and ds.names == sorted(ds.names)
     assert ds.pixels.shape == (48, 50, 200) and ds.pixels.dtype == np.uint8
     assert ds.labels == [n.rsplit(".", 1)[0] for n in ds.names]
     assert ds.skipped == []
 
 
-def test_edge_cases_are_reported_and_skipped(small_data, tmp_path):
-    src = sorted(small_data.glob("*.png"))
+def test_edge_cases_are_reported_and_skipped(synth_data, tmp_path):
+    src = sorted(synth_data.glob("*.png"))
     for p in src[:3]:
         shutil.copy(p, tmp_path / p.name)
     gray = cv2.imread(str(src[0]), cv2.IMREAD_GRAYSCALE)
@@ -59,10 +62,37 @@ def test_folds_validate_every_name_exactly_once():
     train, val = fold_names(names, 5, 3, seed=0)
     assert not set(train) & set(val) and len(train) + len(val) == 863
     assert fold_names(names, 5, 3, seed=1)[1] != val
-    with pytest.raises(ValueError, match="fold from 1 to 5"):
+    with pytest.raises(DataError, match="fold from 1 to 5"):
         fold_names(names, 5, 6, seed=0)
 
 
 def test_missing_folder():
-    with pytest.raises(FileNotFoundError, match="expected a folder"):
+    with pytest.raises(DataError, match="expected a folder"):
         load_folder("/no/such/folder", SPEC)
+    assert issubclass(DataError, TrainerError)
+
+
+def test_names_that_cannot_be_read_are_reported_not_dropped(own_data):
+    names = sorted(p.name for p in own_data.glob("*.png"))
+    (own_data / names[0]).unlink()
+    (own_data / names[1]).write_bytes(b"not an image")
+    wanted = names[:4] + ["zzzzz.png"]
+    ds = load_folder(own_data, SPEC, names=wanted)
+    assert ds.names == names[2:4]
+    reasons = {s.name: s.reason for s in ds.skipped}
+    assert reasons[names[0]] == NOT_IN_FOLDER and reasons["zzzzz.png"] == NOT_IN_FOLDER
+    assert reasons[names[1]].startswith("unreadable image")
+    # A subset of a whole folder says the same, with the reason the folder gave.
+    sub = load_folder(own_data, SPEC).subset(wanted)
+    assert sub.names == names[2:4] and {s.name: s.reason for s in sub.skipped} == reasons
+    line = missing_message(sub.skipped, "validation images listed in split.json")
+    assert line.startswith("3 validation images listed in split.json could not be read: ") and "zzzzz.png" in line
+    assert missing_message([Skipped(f"{i}.png", "x") for i in range(12)], "images").endswith("9.png, ...")
+
+
+@pytest.mark.e2e
+def test_the_real_folder_splits_as_documented(wilhelmy):
+    ds = load_folder(wilhelmy, SPEC)
+    assert len(ds.names) == 863 and ds.skipped == []
+    train, val = split_names(ds.names, 0.15, seed=0)
+    assert (len(train), len(val)) == (734, 129)

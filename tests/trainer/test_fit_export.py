@@ -1,167 +1,135 @@
-"""A tiny model fitted for a few steps on real images, evaluated, resumed and exported in all modes."""
+"""One tiny CTC model (crnn: convolutions and a BiLSTM) per module: fitted for a few steps, resumed,
+evaluated, and exported in every mode, each file read back by the edge runtime and tf.lite."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_runtime.contract import read_contract
+from edge_runtime.contract import QUANTIZATIONS, Contract, read_contract
 from edge_runtime.recognizer import Recognizer
+from trainer.evaluate import evaluate
+from trainer.export import ExportError, convert
+from trainer.predict import predict_probs, predict_texts, to_inputs
+from trainer.runs import Run
 
-TINY = ["--input-size", "32x128", "--width-mult", "0.25", "--batch-size", "8", "--max-steps", "4",
-        "--no-augment", "--learning-rate", "0.003", "--seed", "1"]
 # Probability tolerance of each mode against Keras on the validation split (a tiny, barely trained model).
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "dynamic": 1e-1, "int8": 1e-1}
 
 
 @pytest.fixture(scope="module")
-def crnn_run(cli, small_data, tmp_path_factory):
+def crnn_run(train_cli, synth_data, tiny, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "crnn"
-    out = cli("fit", "--data", str(small_data), "--arch", "crnn-faithful", "--out", str(run), "--epochs", "6", *TINY,
-              module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count("epoch ") >= 6
-    return run
+    out = train_cli("fit", "--data", synth_data, "--arch", "crnn", "--out", run, "--epochs", 6, *tiny).stdout
+    assert out.count("epoch ") >= 6
+    return Run(run)
 
 
-def test_fit_writes_a_complete_run_and_loss_goes_down(crnn_run):
-    state = json.loads((crnn_run / "state.json").read_text())
-    losses = [h["loss"] for h in state["history"]]
+@pytest.fixture(scope="module")
+def exported(train_cli, crnn_run, tmp_path_factory):
+    """Every quantization mode of the run, in one export command (one model build)."""
+    folder = tmp_path_factory.mktemp("exported")
+    train_cli("export", crnn_run.root, "--quantize", "all", "--out", folder, "--min-agreement", 0)
+    return {mode: folder / f"crnn-{mode}.tflite" for mode in QUANTIZATIONS}
+
+
+def test_fit_writes_a_complete_run_and_loss_goes_down(crnn_run, synth_data):
+    losses = [h["loss"] for h in crnn_run.state["history"]]
     assert len(losses) == 6 and losses[-1] < losses[0]
-    split = json.loads((crnn_run / "split.json").read_text())
-    assert len(split["val"]) == 7 and len(split["train"]) == 41
-    config = json.loads((crnn_run / "config.json").read_text())
-    assert config["arch"] == "crnn-faithful" and config["kind"] == "ctc"
-    assert (crnn_run / "best.weights.h5").exists() and (crnn_run / "last.weights.h5").exists()
+    assert len(crnn_run.split["val"]) == 7 and len(crnn_run.split["train"]) == 41
+    config = crnn_run.config
+    assert config.arch == "crnn" and config.kind == "ctc" and config.epochs == 6
+    assert config.data_dir == str(synth_data)
+    assert crnn_run.best_weights.exists() and crnn_run.last_weights.exists()
+    assert crnn_run.command.startswith("captcha-train ") and json.loads(crnn_run.skipped_file.read_text()) == []
 
 
-def test_fit_resumes_and_refuses_a_different_run(cli, crnn_run, small_data):
-    out = cli("fit", "--data", str(small_data), "--arch", "crnn-faithful", "--out", str(crnn_run), "--epochs", "7", *TINY,
-              module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "resuming" in out.stdout and "epoch 7/7" in out.stdout and "epoch 1/" not in out.stdout
-    other = cli("fit", "--data", str(small_data), "--arch", "crnn", "--out", str(crnn_run), "--epochs", "2", *TINY,
-                module="trainer.cli")
-    assert other.returncode != 0 and "different" in other.stderr and "Traceback" not in other.stderr
+def test_fit_resumes_and_refuses_a_different_run(train_cli, crnn_run, synth_data, tiny):
+    out = train_cli("fit", "--data", synth_data, "--arch", "crnn", "--out", crnn_run.root, "--epochs", 7, *tiny).stdout
+    assert "resuming" in out and "epoch 7/7" in out and "epoch 1/" not in out
+    assert crnn_run.state["epoch"] == 7
+    other = train_cli("fit", "--data", synth_data, "--arch", "crnn-faithful", "--out", crnn_run.root, "--epochs", 2, *tiny, code=1)
+    assert "different arch" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    assert crnn_run.config.arch == "crnn"
 
 
-def test_evaluate_writes_json_and_plots(cli, crnn_run):
-    out = cli("evaluate", str(crnn_run), "--format", "json", module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-2000:]
-    m = json.loads(out.stdout)
+def test_evaluate_writes_json_and_plots(train_cli, crnn_run):
+    m = json.loads(train_cli("evaluate", crnn_run.root, "--format", "json").stdout)
     assert m["count"] == 7 and 0 <= m["full_string_accuracy"] <= 1 and len(m["per_position_accuracy"]) == 5
+    assert m["unread"] == []
     for name in ("eval.json", "curves.png", "eval-confusion.png"):
-        assert (crnn_run / name).stat().st_size > 0
+        assert (crnn_run.root / name).stat().st_size > 0
 
 
-def test_export_all_modes_load_and_agree_with_keras(cli, crnn_run, tmp_path):
-    out = cli("export", str(crnn_run), "--quantize", "all", "--out", str(tmp_path), "--min-agreement", "0",
-              module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    for mode, tol in TOLERANCE.items():
-        path = tmp_path / f"crnn-faithful-{mode}.tflite"
-        report = json.loads(path.with_suffix(".json").read_text())
-        assert report["max_abs_prob_diff"] <= tol, (mode, report["max_abs_prob_diff"])
+def test_evaluate_says_which_validation_images_could_not_be_read(crnn_run, own_data, tmp_path):
+    run = Run(shutil.copytree(crnn_run.root, tmp_path / "run"))
+    split = run.split
+    gone = split["val"][0]
+    (own_data / gone).unlink()
+    run.write_split({**split, "data_dir": str(own_data)})
+    lines = []
+    m = evaluate(run.root, plots=False, log=lines.append)
+    assert m["count"] == 6 and m["unread"] == [{"name": gone, "reason": "not in the folder"}]
+    assert f"1 validation images listed in {run.split_file} could not be read: {gone}" in lines
+
+
+def test_every_mode_carries_the_run_contract(crnn_run, exported):
+    layout = crnn_run.config.contract()
+    assert layout == Contract.for_charset("ctc", crnn_run.config.charset, crnn_run.config.input_spec, arch="crnn",
+                                          trainer_version=layout.trainer_version)
+    for mode, path in exported.items():
         contract = read_contract(path.read_bytes())
-        assert contract.quantization == mode and contract.kind == "ctc"
-        assert contract.charset == json.loads((crnn_run / "config.json").read_text())["charset"]
-        assert contract.metrics["val_images"] == 7
-        rec = Recognizer.from_file(path)
-        assert rec.recognize(np.full((32, 128), 255, np.uint8)).confidence <= 1.0
-        assert_tf_lite_agrees(path, rec)
-        if mode == "int8":
-            assert rec.engine.input.dtype == np.uint8
-            assert rec.engine.input.zero_point == 0 and abs(rec.engine.input.scale - 1 / 255) < 1e-6
+        assert contract.quantization == mode and contract.kind == "ctc" and contract.arch == "crnn"
+        assert (contract.charset, contract.blank_index, contract.class_chars(), contract.num_classes, contract.input) == \
+            (layout.charset, layout.blank_index, layout.class_chars(), layout.num_classes, layout.input)
+        assert contract.metrics["val_images"] == 7 and contract.metrics["params"] > 0
+        report = json.loads(path.with_suffix(".json").read_text())
+        assert report["max_abs_prob_diff"] <= TOLERANCE[mode], (mode, report["max_abs_prob_diff"])
+        assert report["images"] == 7 and report["split"]["val_names"] == sorted(crnn_run.split["val"])
 
 
-def assert_tf_lite_agrees(path, rec):
-    """tf.lite loads the file with its metadata too, and computes the same output as LiteRT."""
+def test_float32_file_reads_what_keras_reads(crnn_run, exported):
+    """From the image files, through edge_runtime, the float32 file gives Keras' probabilities
+    and texts on the validation images."""
+    val = crnn_run.images("val")
+    model, contract = crnn_run.load_keras(), crnn_run.config.contract()
+    rec = Recognizer.from_file(exported["float32"])
+    paths = [Path(crnn_run.split["data_dir"]) / n for n in val.names]
+    np.testing.assert_allclose(np.stack([rec.probabilities(p) for p in paths]),
+                               predict_probs(model, to_inputs(val.pixels, contract.input)), atol=1e-3)
+    assert [rec.recognize(p).text for p in paths] == predict_texts(model, contract, val.pixels)
+
+
+def test_int8_takes_raw_pixels(exported):
+    tensor = Recognizer.from_file(exported["int8"]).describe()["input_tensor"]
+    assert tensor["dtype"] == "uint8" and tensor["zero_point"] == 0 and tensor["scale"] == pytest.approx(1 / 255, abs=1e-9)
+
+
+@pytest.mark.parametrize("mode", QUANTIZATIONS)
+def test_tf_lite_computes_what_litert_computes(exported, mode):
+    """tf.lite loads the file with its metadata too, and computes the same output as edge_runtime."""
     import tensorflow as tf
 
-    interp = tf.lite.Interpreter(model_path=str(path))
+    interp = tf.lite.Interpreter(model_path=str(exported[mode]))
     interp.allocate_tensors()
-    detail = interp.get_input_details()[0]
-    x = np.random.default_rng(0).integers(0, 256, detail["shape"]).astype(detail["dtype"])
-    if detail["dtype"] == np.float32:
-        x = x / np.float32(255)
-    interp.set_tensor(detail["index"], x)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    pixels = np.random.default_rng(0).integers(0, 256, inp["shape"][1:3]).astype(np.uint8)
+    x = pixels[None, ..., None]
+    interp.set_tensor(inp["index"], x if inp["dtype"] == np.uint8 else (x / np.float32(255)).astype(np.float32))
     interp.invoke()
-    ours = rec.engine
-    ours._interp.set_tensor(ours.input.index, x)
-    ours.invoke()
-    expected = interp.get_tensor(interp.get_output_details()[0]["index"])
-    np.testing.assert_allclose(ours._interp.get_tensor(ours.output.index), expected, atol=1e-5)
-
-
-def test_multihead_cnn_fits_and_exports_int8(cli, small_data, tmp_path):
-    run = tmp_path / "cnn"
-    out = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(run), "--epochs", "2", *TINY,
-              module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    target = tmp_path / "cnn-int8.tflite"
-    out = cli("export", str(run), "--quantize", "int8", "--out", str(target), "--min-agreement", "0", module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    contract = read_contract(target.read_bytes())
-    assert contract.kind == "multihead" and contract.label_length == 5
-    pred = Recognizer.from_file(target).recognize(sorted(small_data.glob("*.png"))[0])
-    assert len(pred.text) == 5
-
-
-def test_cnn_attn_fold_run_keeps_the_last_epoch_and_exports_heads_only(cli, small_data, tmp_path):
-    run = tmp_path / "attn"
-    out = cli("fit", "--data", str(small_data), "--arch", "cnn-attn", "--out", str(run), "--epochs", "3",
-              "--folds", "4", "--fold", "2", "--select", "last", "--patience", "1", *TINY, module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    state = json.loads((run / "state.json").read_text())
-    assert state["epoch"] == 3 and state["best_epoch"] == 3  # no early stop, no selection
-    split = json.loads((run / "split.json").read_text())
-    assert split["folds"] == 4 and split["fold"] == 2 and len(split["val"]) == 12 and len(split["train"]) == 36
-    target = tmp_path / "attn-int8.tflite"
-    out = cli("export", str(run), "--quantize", "int8", "--out", str(target), "--min-agreement", "0", module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    rec = Recognizer.from_file(target)
-    assert rec.contract.kind == "multihead" and rec.contract.arch == "cnn-attn"
-    assert len(rec.recognize(sorted(small_data.glob("*.png"))[0]).text) == 5
-    # Only the heads were exported: the CTC side output (charset + blank wide) is gone.
-    assert rec.engine.output_probs().shape == (5, len(rec.contract.charset))
-    bad = cli("fit", "--data", str(small_data), "--arch", "cnn-attn", "--out", str(tmp_path / "x"), "--fold", "2",
-              module="trainer.cli")
-    assert bad.returncode == 2 and "--folds" in bad.stderr
-
-
-def test_every_fold_in_one_command(cli, small_data, tmp_path):
-    out = cli("fit", "--data", str(small_data), "--arch", "convctc-fast", "--out", str(tmp_path / "cv"), "--epochs", "1",
-              "--folds", "3", "--select", "last", *TINY, module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-3000:]
-    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
-    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3] and sum(f["val_images"] for f in cv["folds"]) == 48
-    vals = [set(json.loads((tmp_path / "cv" / f"fold-{k}" / "split.json").read_text())["val"]) for k in (1, 2, 3)]
-    assert len(vals[0] | vals[1] | vals[2]) == 48
-    assert "mean" in out.stdout and "fold 3/3" in out.stdout
+    expected = interp.get_tensor(out["index"])[0].astype(np.float32)
+    scale, zero = out["quantization"]
+    if out["dtype"] == np.uint8:
+        expected = (expected - zero) * np.float32(scale)
+    np.testing.assert_allclose(Recognizer.from_file(exported[mode]).probabilities(pixels), expected, atol=1e-5)
 
 
 def test_flex_ops_fail_the_export():
     import keras
 
-    from trainer.export import ExportError, convert
-
     inp = keras.Input((8, 4))
     model = keras.Model(inp, keras.layers.LSTM(4, return_sequences=True)(inp))  # not unrolled: a while loop
     with pytest.raises(ExportError, match="Flex"):
         convert(model, "float32")
-
-
-def test_init_from_copies_the_shared_trunk_and_refuses_leaks(cli, small_data, tmp_path):
-    base = tmp_path / "convctc"
-    out = cli("fit", "--data", str(small_data), "--arch", "convctc", "--out", str(base), "--epochs", "1", *TINY,
-              module="trainer.cli")
-    assert out.returncode == 0, out.stderr[-2000:]
-    ok = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(tmp_path / "cnn"), "--epochs", "1",
-             "--init-from", str(base), *TINY, module="trainer.cli")
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "initialised 12 layers" in ok.stdout and "collapse_conv" in ok.stdout
-    # Another seed splits differently: the base run trained on some of this run's validation images.
-    other = [a if a != "1" else "2" for a in TINY]
-    leak = cli("fit", "--data", str(small_data), "--arch", "cnn", "--out", str(tmp_path / "leak"), "--epochs", "1",
-               "--init-from", str(base), *other, module="trainer.cli")
-    assert leak.returncode != 0 and "trained on none of this run's validation images" in leak.stderr

@@ -1,12 +1,10 @@
 import cv2
 
 
-def test_synth_renders_seeded_labelled_images(cli, tmp_path):
+def test_synth_renders_seeded_labelled_images(train_cli, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
-        run = cli("synth", "--out", str(out), "--count", "12", "--charset", "abc123", "--length", "4-6", "--seed", "7",
-                  module="trainer.cli")
-        assert run.returncode == 0, run.stderr
+        train_cli("synth", "--out", out, "--count", 12, "--charset", "abc123", "--length", "4-6", "--seed", 7)
     names = sorted(p.name for p in a.glob("*.png"))
     assert len(names) == 12 and names == sorted(p.name for p in b.glob("*.png"))
     for p in a.glob("*.png"):

@@ -1,0 +1,71 @@
+"""The options of every command, as frozen dataclasses: the one place their defaults are stated.
+
+The CLI reads its flag defaults from here (``default(WatchOptions, "settle")``), and the
+library takes these objects, so the command line and the Python API cannot disagree. This
+module imports nothing heavy: the CLI's ``--help`` stays fast on a board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    model: str = "default"  # a shipped model name, or a path to a .tflite file
+    threads: int = 1  # interpreter threads
+    interpreter: str | None = None  # None: CAPTCHA_EDGE_INTERPRETER, else the first that imports
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    format: str = "text"  # one of service.FORMATS
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    folder: Path
+    output: Path | None = None  # None: standard output (no ledger)
+    recursive: bool = False
+    move_done: Path | None = None
+    delete_done: bool = False
+    skip_existing: bool = False
+    follow_symlinks: bool = False
+    interval: float = 0.1  # seconds between folder scans
+    settle: float = 1.0  # seconds a file of unknown format must stay unchanged
+    max_wait: float = 30.0  # an incomplete-looking PNG/JPEG is read anyway after this long
+
+
+@dataclass(frozen=True)
+class CameraOptions:
+    source: str
+    fps: float | None = None  # recognitions per second at most; None: every frame
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels
+    output: Path | None = None  # None: standard output
+    changes_only: bool = False
+    max_frames: int | None = None
+    backoff_max: float = 30.0  # seconds between reconnect attempts, at most
+    retries: int | None = None  # reconnect attempts for live sources; None: forever
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[str, ...] = ("default",)
+    threads: int = 1
+    runs: int = 300
+    warmup: int = 30
+    images: Path | None = None  # None: seeded synthetic PNGs of each model's input size
+    seed: int = 0
+    interpreter: str | None = None
+
+
+def default(options: type, name: str) -> Any:
+    """The default of one field of an options dataclass."""
+    for f in fields(options):
+        if f.name == name:
+            if f.default is MISSING:
+                raise KeyError(f"{options.__name__}.{name} has no default")
+            return f.default
+    raise KeyError(f"{options.__name__} has no field {name!r}")

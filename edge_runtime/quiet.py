@@ -1,0 +1,90 @@
+"""The one helper for native code that writes to file descriptor 2.
+
+Errors here are one line each. Two native libraries would break that: image decoders (libpng,
+libjpeg) print complaints about the broken files we then refuse in our own words, and the
+interpreter prints an "INFO: Created ... delegate" banner, with no off switch, when it starts.
+
+File descriptor 2 belongs to the whole process, so every redirection goes through one
+condition variable:
+
+* ``muted()`` discards fd 2 for a block. It is on every image's path, so it is cheap, and many
+  threads may be inside at once: the first one in redirects, the last one out restores.
+* ``filtered(drop)`` captures fd 2 for a block and prints back the lines ``drop`` does not
+  match. It waits until no block is muted, and holds fd 2 alone (interpreter creation is rare).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from typing import Callable, Iterator
+
+_state = threading.Condition()
+_muted = 0  # threads inside muted()
+_saved: int | None = None  # fd 2 as it was before the first of them came in
+_devnull: int | None = None
+
+
+def _open_devnull() -> int | None:
+    global _devnull
+    if _devnull is None:
+        try:
+            _devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            return None
+    return _devnull
+
+
+@contextlib.contextmanager
+def muted() -> Iterator[None]:
+    """Discard what native code writes to fd 2 during the block."""
+    global _muted, _saved
+    with _state:
+        if _muted == 0:
+            devnull = _open_devnull()
+            try:
+                _saved = os.dup(2)
+                if devnull is not None:
+                    os.dup2(devnull, 2)
+            except OSError:
+                _saved = None
+        _muted += 1
+    try:
+        yield
+    finally:
+        with _state:
+            _muted -= 1
+            if _muted == 0:
+                if _saved is not None:
+                    os.dup2(_saved, 2)
+                    os.close(_saved)
+                    _saved = None
+                _state.notify_all()
+
+
+@contextlib.contextmanager
+def filtered(drop: Callable[[str], bool]) -> Iterator[None]:
+    """Capture fd 2 during the block, then print to stderr the non-blank lines ``drop`` rejects."""
+    with _state:
+        _state.wait_for(lambda: _muted == 0)
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        with tempfile.TemporaryFile() as capture:
+            sys.stderr.flush()
+            os.dup2(capture.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = [line for line in capture.read().decode("utf-8", "replace").splitlines()
+                        if line.strip() and not drop(line)]
+                if kept:
+                    print("\n".join(kept), file=sys.stderr)

@@ -1,0 +1,33 @@
+"""Helpers shared by the runtime tests (imported by name: tests/runtime/conftest.py puts this
+folder on sys.path). Committed fixtures only: nothing here reads ../shared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+EXAMPLES = ROOT / "examples"  # synthetic CAPTCHAs, committed; each file's stem is its label
+#: The shipped model that reads every committed example correctly (the README's quick start).
+EXAMPLES_MODEL = "synth36-int8"
+#: Every shipped model's exact texts on x86 with ai-edge-litert (scripts/reference_texts.py).
+REFERENCE = json.loads((HERE / "reference_texts.json").read_text())
+
+
+def example_paths() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.png"))
+
+
+def encode(image: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(ext, image, params or [])
+    assert ok, ext
+    return buf.tobytes()
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

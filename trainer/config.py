@@ -1,0 +1,55 @@
+"""RunConfig: the settings of one fit, as stored in RUN_DIR/config.json, and the defaults that
+``captcha-train fit`` shows. The model's class layout is not repeated here: :meth:`RunConfig.contract`
+builds it with the runtime's own ``Contract.for_charset``. No Keras here (the CLI reads the
+defaults before TensorFlow is imported)."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Mapping
+
+from edge_runtime._version import __version__
+from edge_runtime.contract import Contract, InputSpec, Quantization
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # The field names are config.json's keys: runs written by older trainers must still load.
+    arch: str
+    data_dir: str
+    kind: str
+    charset: str
+    label_length: int | None
+    height: int
+    width: int
+    seed: int = 0
+    epochs: int = 150
+    batch_size: int = 16
+    val_fraction: float = 0.15
+    learning_rate: float = 1e-3
+    patience: int = 25
+    augment: bool = True
+    strokes: float = 0.0  # with augment: chance of an extra curve drawn across the text
+    width_mult: float = 1.0
+    max_steps: int | None = None  # per epoch; for smoke tests
+    init_from: str | None = None  # a run whose same-named layers initialise this model
+    folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
+    fold: int | None = None
+    select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
+    trainer_version: str = __version__
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec(height=self.height, width=self.width)
+
+    def contract(self, quantization: str = Quantization.FLOAT32, metrics: Mapping[str, Any] | None = None) -> Contract:
+        """The model this run makes, described as the runtime reads it: class layout (charset,
+        CTC blank, classes), input, arch; export adds the quantization and the run's metrics."""
+        return Contract.for_charset(self.kind, self.charset, self.input_spec, self.label_length, arch=self.arch,
+                                    quantization=str(quantization), trainer_version=__version__,
+                                    metrics=dict(metrics or {}))
+
+
+#: Every field's default, by name: the CLI's option defaults, and the value that an older
+#: config.json lacking a field (added later) was trained with.
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
