@@ -111,12 +111,14 @@ class CameraRunner:
 
     def __init__(self, recognizer, options: CameraOptions, log: Callable[[str], None] = lambda m: None,
                  open_source: Callable[[str], object] = open_source,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None,
+                 publisher=None):
         self.rec, self.opt, self.log = recognizer, options, log
         self.stop_flag = StopFlag()
         # The default sleep ends early when a stop is requested (SIGTERM during a backoff).
         self.open_source, self.clock, self.sleep = open_source, clock, sleep or self.stop_flag.wait
         self.sink = JsonlSink(options.output)
+        self.publisher = publisher  # --mqtt: handed each record after the output line (see watch.py)
         self.last_text: str | None = None
         self.frames = self.recognised = 0
 
@@ -194,6 +196,8 @@ class CameraRunner:
         if video_ms is not None and not is_live(self.opt.source):
             record["video_ms"] = round(video_ms, 1)
         self.sink.write(record)
+        if self.publisher is not None:
+            self.publisher.write(record)
 
     def close(self) -> None:
         self.sink.close()

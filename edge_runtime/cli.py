@@ -14,7 +14,8 @@ import sys
 import click
 
 from ._version import __version__
-from .options import BenchOptions, CameraOptions, PredictOptions, RecognizerOptions, WatchOptions, default
+from .options import (BenchOptions, CameraOptions, MqttOptions, PredictOptions, RecognizerOptions, ServeOptions,
+                      WatchOptions, default)
 from .registry import INTERPRETERS
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -54,6 +55,32 @@ def open_recognizer(model: str, threads: int, interpreter: str | None):
 
 def _log(command: str):
     return lambda message: click.echo(f"captcha-edge {command}: {message}", err=True)
+
+
+mqtt_option = click.option(
+    "--mqtt", default=default(MqttOptions, "url"), metavar="mqtt://HOST[:PORT][/PREFIX]",
+    help="Also publish every result at QoS 1 to PREFIX/result on this MQTT broker (default prefix "
+         "captcha-edge/<hostname>), with PREFIX/availability online/offline. With --output nothing is lost while "
+         "the broker is away. Needs: pip install 'captcha-edge[mqtt]'.")
+mqtt_discovery_option = click.option(
+    "--mqtt-discovery", is_flag=True, default=default(MqttOptions, "discovery"),
+    help="With --mqtt: also publish a retained Home Assistant discovery config (a sensor with the last text).")
+
+
+def open_publisher(url: str | None, discovery: bool, ledger: str | None, log):
+    """--mqtt: the started publisher, or None without --mqtt. A bad URL or a missing paho-mqtt is
+    a usage error (one line, exit 2); a broker that is not there is not (results wait for it)."""
+    if url is None:
+        return None
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .mqtt import Publisher
+
+    try:
+        return Publisher(MqttOptions(url, discovery), Path(ledger) if ledger else None, log).start()
+    except UsageError as exc:
+        fail_usage(str(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -157,8 +184,10 @@ def _flag(options: type, name: str, flag_type, help: str, **kw):
 @click.option("--exit-when-idle", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
               help="Exit after this long with nothing new (batch use); default: run until SIGTERM/SIGINT.")
 @interpreter_option
+@mqtt_option
+@mqtt_discovery_option
 def watch(folder, output, model, threads, recursive, move_done, delete_done, skip_existing, follow_symlinks,
-          interval, settle, max_wait, exit_when_idle, interpreter):
+          interval, settle, max_wait, exit_when_idle, interpreter, mqtt, mqtt_discovery):
     """Recognise every image that appears in FOLDER, exactly once, as JSON lines.
 
     A record is {"path", "text", "confidence", "size", "mtime_ns"}, or {"path", "error", ...}.
@@ -177,12 +206,15 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
                            Path(move_done) if move_done else None, delete_done, skip_existing, follow_symlinks,
                            interval, settle, max_wait)
     log = _log("watch")
-    watcher = Watcher(recognizer, options, log=log)
+    publisher = open_publisher(mqtt, mqtt_discovery, output, log)
+    watcher = Watcher(recognizer, options, log=log, publisher=publisher)
     watcher.stop_flag.install()
     try:
         code = watcher.run(until_idle=exit_when_idle)
     finally:
         watcher.close()
+        if publisher is not None:
+            publisher.close()  # bounded: waits up to MqttOptions.flush_timeout for acknowledgements
     log(f"{watcher.processed} files, {watcher.failed} errors")
     sys.exit(code)
 
@@ -201,7 +233,10 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
 @click.option("--retries", type=click.IntRange(0), default=default(CameraOptions, "retries"),
               help="Reconnect attempts for live sources (default: forever).")
 @interpreter_option
-def camera(source, model, threads, fps, roi, output, changes_only, max_frames, retries, interpreter):
+@mqtt_option
+@mqtt_discovery_option
+def camera(source, model, threads, fps, roi, output, changes_only, max_frames, retries, interpreter, mqtt,
+           mqtt_discovery):
     """Recognise frames from SOURCE: a camera index (0), picamera2:N, a video file, or an rtsp/http URL.
 
     Each result is a JSON line with the frame number and a UTC timestamp (and video_ms for files).
@@ -219,13 +254,54 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
     recognizer = open_recognizer(model, threads, interpreter)
     options = CameraOptions(source, fps, region, Path(output) if output else None, changes_only, max_frames,
                             retries=retries)
-    runner = CameraRunner(recognizer, options, log=_log("camera"))
+    log = _log("camera")
+    publisher = open_publisher(mqtt, mqtt_discovery, output, log)
+    runner = CameraRunner(recognizer, options, log=log, publisher=publisher)
     runner.stop_flag.install()
     try:
         code = runner.run()
     finally:
         runner.close()
+        if publisher is not None:
+            publisher.close()
     sys.exit(code)
+
+
+@main.command()
+@_flag(ServeOptions, "host", str, "Address to listen on. The default takes connections from this machine only: "
+                                  "read the README before exposing it.")
+@_flag(ServeOptions, "port", click.IntRange(1, 65535), "TCP port.")
+@model_option
+@_flag(ServeOptions, "workers", click.IntRange(1, 256),
+       "Requests recognised at once, each by its own interpreter. Default: the number of cores this process may use.")
+@_flag(ServeOptions, "api_key", str, "Require this key in the X-API-Key or Authorization: Bearer header "
+                                     "(also from CAPTCHA_EDGE_API_KEY, which keeps it out of 'ps'). Default: no key.",
+       envvar="CAPTCHA_EDGE_API_KEY", show_envvar=True)
+@_flag(ServeOptions, "max_body_bytes", click.IntRange(1), "Largest request body; a larger one gets 413.")
+@_flag(ServeOptions, "max_images", click.IntRange(1), "Most images in one request to /ocr/batch.")
+@threads_option
+@interpreter_option
+def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threads, interpreter):
+    """Serve an HTTP API: POST /ocr (one image), POST /ocr/batch (several), GET /health, GET /models.
+
+    An image comes as a multipart file field 'file', or as base64 in JSON {"image": ...}.
+    Bad requests get a 4xx JSON {"error": ...}. SIGTERM/SIGINT finish the requests under way, then exit 0.
+    Needs the serve extra: pip install 'captcha-edge[serve]'.
+    """
+    from .errors import UsageError
+
+    try:
+        from . import serve as server
+    except ImportError as exc:  # starlette, uvicorn or python-multipart: the extra is not installed
+        fail_usage(f"expected the serve extra, got no {exc.name or 'starlette'} module: pip install 'captcha-edge[serve]'")
+    from .pool import usable_cores
+
+    options = ServeOptions(host, port, workers, api_key or None, max_body_bytes, max_images, model, threads, interpreter)
+    first = open_recognizer(model, threads, interpreter)
+    try:
+        sys.exit(server.run(options, first, workers or usable_cores(), log=_log("serve")))
+    except UsageError as exc:
+        fail_usage(str(exc))
 
 
 @main.command()

@@ -69,3 +69,27 @@ def default(options: type, name: str) -> Any:
                 raise KeyError(f"{options.__name__}.{name} has no default")
             return f.default
     raise KeyError(f"{options.__name__} has no field {name!r}")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"  # loopback: other machines cannot connect unless you choose so
+    port: int = 8000
+    workers: int | None = None  # Recognizers serving at once; None: the cores this process may use
+    api_key: str | None = None  # None: no authentication
+    max_body_bytes: int = 4 * 1024 * 1024  # a CAPTCHA is ~10 KB; a batch of 64 in base64 fits easily
+    max_images: int = 64  # images in one /ocr/batch request
+    model: str = "default"
+    threads: int = 1  # interpreter threads per worker
+    interpreter: str | None = None
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    url: str | None = None  # mqtt://HOST[:PORT][/TOPIC_PREFIX]; None: no MQTT
+    discovery: bool = False  # also publish a retained Home Assistant sensor config
+    keepalive: int = 15  # seconds; a silent broker is noticed within 1.5x this
+    backoff_max: float = 30.0  # seconds between reconnect attempts, at most
+    window: int = 20  # results handed to the broker but not yet acknowledged, at most
+    flush_timeout: float = 5.0  # seconds a stop waits for acknowledgements before it gives up
+    memory_queue: int = 10000  # without --output: results kept in memory while the broker is away

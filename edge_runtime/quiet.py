@@ -11,6 +11,8 @@ condition variable:
   threads may be inside at once: the first one in redirects, the last one out restores.
 * ``filtered(drop)`` captures fd 2 for a block and prints back the lines ``drop`` does not
   match. It waits until no block is muted, and holds fd 2 alone (interpreter creation is rare).
+* ``audible()`` is for a thread that writes its own stderr lines while others read images (the
+  ``--mqtt`` publisher): it waits until nothing is muted and keeps fd 2 as it is meanwhile.
 """
 
 from __future__ import annotations
@@ -88,3 +90,13 @@ def filtered(drop: Callable[[str], bool]) -> Iterator[None]:
                         if line.strip() and not drop(line)]
                 if kept:
                     print("\n".join(kept), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def audible() -> Iterator[None]:
+    """For a thread that writes to stderr while others read images (the --mqtt publisher): wait
+    until no block is muted or filtered, and keep fd 2 as it is until the write is done. Without
+    it, a line written during another thread's muted() would go to /dev/null."""
+    with _state:
+        _state.wait_for(lambda: _muted == 0)
+        yield

@@ -68,7 +68,8 @@ def read_ledger(path: Path) -> set[tuple[str, int, int]]:
 
 
 class Watcher:
-    def __init__(self, recognizer, options: WatchOptions, log: Callable[[str], None] = lambda m: None):
+    def __init__(self, recognizer, options: WatchOptions, log: Callable[[str], None] = lambda m: None,
+                 publisher=None):
         self.rec = recognizer
         self.opt = options
         self.log = log
@@ -79,6 +80,9 @@ class Watcher:
         self.ignored: set[tuple[str, int, int]] = set()
         # The output file is the ledger: each record is on disk before the file is moved or deleted.
         self.sink = JsonlSink(options.output, fsync=True)
+        # --mqtt: a sink-like publisher (edge_runtime.mqtt.Publisher) handed each record after the
+        # ledger write; it reads its outbox in its own thread, so the loop never waits on the network.
+        self.publisher = publisher
         self.processed = self.failed = self.pending = 0
 
     def candidates(self) -> list[Path]:
@@ -196,7 +200,10 @@ class Watcher:
                                         "(see --follow-symlinks)")
         else:
             result = self.rec.result(path, name)
-        self.sink.write({"path": name, **outcome(result), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        record = {"path": name, **outcome(result), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        self.sink.write(record)
+        if self.publisher is not None:
+            self.publisher.write(record)
         self.done.add((name, st.st_size, st.st_mtime_ns))
         self.processed += 1
         self.failed += not result.ok

@@ -8,6 +8,7 @@
 #   bash tests/run.sh py313      # the fast tier on Python 3.13 (Raspberry Pi OS / Debian 13's Python)
 #   bash tests/run.sh tflite     # the runtime suite on tflite-runtime 2.14 with numpy<2
 #   bash tests/run.sh arm64      # the runtime on emulated aarch64 (needs ../shared/tools)
+#   bash tests/run.sh network    # serve (HTTP) and --mqtt with a real Mosquitto broker on loopback
 #   bash tests/run.sh trainer    # the trainer suite WITH TensorFlow
 # The dataset is read by path: CAPTCHA_DATA, default ../shared/data/wilhelmy beside the checkout.
 # Only the e2e tier needs it.
@@ -109,12 +110,29 @@ if want arm64; then
   arm_env=${ARM64_ENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/captcha-edge/arm64-env}
   # Everything in-process (the fast tier), plus every shipped model's reference texts on real images.
   arm_tests="python -m pytest tests/runtime -m 'not e2e' -k 'not console_script' -p no:cacheprovider -q &&
-             python -m pytest tests/runtime/test_reference_texts.py tests/runtime/test_recognizer.py -m e2e -p no:cacheprovider -q"
+             python -m pytest tests/runtime/test_reference_texts.py -m e2e -p no:cacheprovider -q"
+  "$root/../shared/tools/arm64-env.sh" -q -p pytest==8.3.4 -p hypothesis "$arm_env" >/dev/null  # build once
+  # The emulator runs one thread: the two interpreters' runs go side by side on two cores.
+  pids=()
   for interp in ai_edge_litert tflite_runtime; do
-    echo "== arm64 ($interp): pytest on emulated Cortex-A72"
     "$root/../shared/tools/arm64-env.sh" -q -p pytest==8.3.4 -p hypothesis "$arm_env" -- \
-      env PYTHONPATH="$root" CAPTCHA_EDGE_INTERPRETER=$interp bash -c "cd '$root' && $arm_tests" || status=1
+      env PYTHONPATH="$root" CAPTCHA_EDGE_INTERPRETER=$interp bash -c "cd '$root' && $arm_tests" \
+      > "$work/arm64-$interp.log" 2>&1 &
+    pids+=($!)
   done
+  for i in 0 1; do
+    interp=$([ $i = 0 ] && echo ai_edge_litert || echo tflite_runtime)
+    wait "${pids[$i]}" || status=1
+    echo "== arm64 ($interp): pytest on emulated Cortex-A72"
+    cat "$work/arm64-$interp.log"
+  done
+fi
+if want network; then
+  need_data
+  # The optional network extras, against real clients and a real broker, on loopback only.
+  env=$(venv network "[test,serve,mqtt]")
+  echo "== network: pytest tests/network"
+  (cd "$root" && "$env/bin/python" -m pytest tests/network -p no:cacheprovider) || status=1
 fi
 if want trainer; then
   need_data

@@ -71,8 +71,10 @@ def test_decoder_for_follows_the_contract_kind():
 
 
 @settings(max_examples=60, deadline=None)
+# No subnormals: tflite-runtime on aarch64 turns on flush-to-zero for the whole process, after
+# which hypothesis cannot make them (and a subnormal probability decodes like a zero anyway).
 @given(arrays(np.float32, st.tuples(st.integers(1, 60), st.just(4)),
-              elements=st.floats(-2, 2, width=32) | st.just(float("nan"))))
+              elements=st.floats(-2, 2, width=32, allow_subnormal=False) | st.just(float("nan"))))
 def test_ctc_any_tensor_decodes_to_charset_text(probs):
     out = ctc_greedy(probs, CHARS)
     assert set(out.text) <= {"a", "b", "c"}
@@ -92,7 +94,7 @@ def test_ctc_greedy_matches_the_textbook_definition(path):
 
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 8), st.just(3)),
-              elements=st.floats(-2, 2, width=32) | st.just(float("nan"))))
+              elements=st.floats(-2, 2, width=32, allow_subnormal=False) | st.just(float("nan"))))
 def test_per_position_any_tensor(probs):
     out = per_position(probs, "xyz")
     assert len(out.text) == len(probs) and set(out.text) <= set("xyz")
