@@ -6,6 +6,7 @@ was received. A header check refuses decompression bombs before OpenCV allocates
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import struct
@@ -47,9 +48,15 @@ _ENV = {"max_pixels": "CAPTCHA_EDGE_MAX_PIXELS", "max_file_bytes": "CAPTCHA_EDGE
 
 def limits() -> Limits:
     """The limits in force now: the defaults, or the environment's. UsageError for a malformed value."""
+    # The variables are read on every call (a test or a service may change them); parsing them
+    # is cached, since this is on every image's path.
+    return _parse_limits(tuple(os.environ.get(var) for var in _ENV.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_limits(texts: tuple[str | None, ...]) -> Limits:
     values = {}
-    for name, var in _ENV.items():
-        text = os.environ.get(var)
+    for (name, var), text in zip(_ENV.items(), texts):
         if text is None or not text.strip():
             continue
         try:
@@ -82,7 +89,7 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_file(path: str | os.PathLike) -> bytes:
+def read_file(path: str | os.PathLike, lim: Limits | None = None) -> bytes:
     """The bytes of an image file; ImageError for anything that is not a readable, non-empty file."""
     # One open + fstat instead of several stat calls: this is on every image's path.
     try:
@@ -100,7 +107,7 @@ def read_file(path: str | os.PathLike) -> bytes:
             raise ImageError("expected a regular image file, got a device, pipe or socket")
         if st.st_size == 0:
             raise ImageError("expected an image file, got an empty (0-byte) file")
-        max_bytes = limits().max_file_bytes
+        max_bytes = (lim or limits()).max_file_bytes
         if st.st_size > max_bytes:
             raise ImageError(f"expected an image file of at most {max_bytes} bytes (CAPTCHA_EDGE_MAX_FILE_BYTES), "
                              f"got {st.st_size} bytes")
@@ -183,10 +190,10 @@ def check_png_chunks(data: bytes) -> None:
     raise ImageError(f"expected a complete PNG, got {n} bytes without an IEND chunk (truncated?)")
 
 
-def check_pixels(width: int, height: int) -> None:
+def check_pixels(width: int, height: int, lim: Limits | None = None) -> None:
     if width <= 0 or height <= 0:
         raise ImageError(f"expected positive image dimensions, got {width}x{height}")
-    max_pixels = limits().max_pixels
+    max_pixels = (lim or limits()).max_pixels
     if width * height > max_pixels:
         raise ImageError(
             f"expected at most {max_pixels} pixels (CAPTCHA_EDGE_MAX_PIXELS), got a {width}x{height} image"
@@ -205,13 +212,13 @@ def _imdecode_quietly(buf: np.ndarray):
         return cv2().imdecode(buf, cv2().IMREAD_UNCHANGED)
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, lim: Limits | None = None) -> np.ndarray:
     """Decode encoded image bytes to an array as stored (gray, BGR or BGRA; 8 or 16 bit)."""
     if not data:
         raise ImageError("expected image data, got 0 bytes")
     size = header_size(data)
     if size is not None:
-        check_pixels(*size)
+        check_pixels(*size, lim)
     if data[:8] == PNG_SIGNATURE:
         check_png_chunks(data)
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -231,5 +238,6 @@ def load(source: ImageSource) -> np.ndarray:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode(bytes(source))
     if isinstance(source, (str, os.PathLike)):
-        return decode(read_file(source))
+        lim = limits()  # read once for the file and its pixels
+        return decode(read_file(source, lim), lim)
     raise ImageError(f"expected a path, bytes or a numpy array, got {type(source).__name__}")

@@ -24,10 +24,11 @@ import tempfile
 import threading
 from typing import Callable, Iterator
 
-_state = threading.Condition()
+_state = threading.Condition(threading.RLock())
 _muted = 0  # threads inside muted()
 _saved: int | None = None  # fd 2 as it was before the first of them came in
 _devnull: int | None = None
+_waiting = 0  # threads in filtered() or audible() waiting for the muted blocks to end
 
 
 def _open_devnull() -> int | None:
@@ -40,23 +41,25 @@ def _open_devnull() -> int | None:
     return _devnull
 
 
-@contextlib.contextmanager
-def muted() -> Iterator[None]:
-    """Discard what native code writes to fd 2 during the block."""
-    global _muted, _saved
-    with _state:
-        if _muted == 0:
-            devnull = _open_devnull()
-            try:
-                _saved = os.dup(2)
-                if devnull is not None:
-                    os.dup2(devnull, 2)
-            except OSError:
-                _saved = None
-        _muted += 1
-    try:
-        yield
-    finally:
+class _Muted:
+    """The muted() block, as a plain class: it is on every image's path, and a generator-based
+    context manager would cost more than the two dup2 calls it wraps."""
+
+    def __enter__(self) -> None:
+        global _muted, _saved
+        with _state:
+            if _muted == 0:
+                devnull = _open_devnull()
+                try:
+                    _saved = os.dup(2)
+                    if devnull is not None:
+                        os.dup2(devnull, 2)
+                except OSError:
+                    _saved = None
+            _muted += 1
+
+    def __exit__(self, *exc) -> None:
+        global _muted, _saved
         with _state:
             _muted -= 1
             if _muted == 0:
@@ -64,14 +67,33 @@ def muted() -> Iterator[None]:
                     os.dup2(_saved, 2)
                     os.close(_saved)
                     _saved = None
-                _state.notify_all()
+                if _waiting:
+                    _state.notify_all()
+
+
+_MUTED = _Muted()
+
+
+def muted() -> _Muted:
+    """Discard what native code writes to fd 2 during the block (``with quiet.muted(): ...``)."""
+    return _MUTED
+
+
+def _wait_unmuted() -> None:
+    """With _state held: wait until no thread is inside muted()."""
+    global _waiting
+    _waiting += 1
+    try:
+        _state.wait_for(lambda: _muted == 0)
+    finally:
+        _waiting -= 1
 
 
 @contextlib.contextmanager
 def filtered(drop: Callable[[str], bool]) -> Iterator[None]:
     """Capture fd 2 during the block, then print to stderr the non-blank lines ``drop`` rejects."""
     with _state:
-        _state.wait_for(lambda: _muted == 0)
+        _wait_unmuted()
         try:
             saved = os.dup(2)
         except OSError:
@@ -98,5 +120,5 @@ def audible() -> Iterator[None]:
     until no block is muted or filtered, and keep fd 2 as it is until the write is done. Without
     it, a line written during another thread's muted() would go to /dev/null."""
     with _state:
-        _state.wait_for(lambda: _muted == 0)
+        _wait_unmuted()
         yield

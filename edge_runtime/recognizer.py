@@ -108,7 +108,8 @@ class Recognizer:
             "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
         }
 
-    def _invoke(self, image: images.ImageSource) -> tuple[np.ndarray, float, float, float]:
+    def _invoke(self, image: images.ImageSource) -> tuple[float, float, float, float]:
+        """Read, prepare and invoke; the stage boundaries' perf_counter times."""
         t0 = time.perf_counter()
         decoded_image = images.load(image)
         t1 = time.perf_counter()
@@ -116,11 +117,12 @@ class Recognizer:
         t2 = time.perf_counter()
         self._engine.set_input(pixels)
         self._engine.invoke()
-        return self._engine.output_probs(), t0, t1, t2
+        return t0, t1, t2, time.perf_counter()
 
     def probabilities(self, image: images.ImageSource) -> np.ndarray:
         """The model's (steps, classes) float32 class probabilities for one image."""
-        return self._invoke(image)[0]
+        self._invoke(image)
+        return self._engine.output_probs()
 
     def invoke_only(self, pixels: np.ndarray) -> None:
         """Run the interpreter on already prepared (height, width) uint8 pixels: for benchmarks."""
@@ -129,9 +131,8 @@ class Recognizer:
 
     def recognize(self, image: images.ImageSource) -> Prediction:
         """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size)."""
-        probs, t0, t1, t2 = self._invoke(image)
-        t3 = time.perf_counter()
-        result = self._decode(probs)
+        t0, t1, t2, t3 = self._invoke(image)
+        result = self._decode(self._engine.output_probs())
         t4 = time.perf_counter()
         timings = Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
         return Prediction(result.text, result.confidence, result.char_confidences, timings)
