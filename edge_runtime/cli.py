@@ -14,7 +14,7 @@ import sys
 import click
 
 from ._version import __version__
-from .options import (BenchOptions, CameraOptions, MqttOptions, PredictOptions, RecognizerOptions, ServeOptions,
+from .options import (FORMATS, REPORT_FORMATS, BenchOptions, CameraOptions, MqttOptions, PredictOptions, RecognizerOptions, ServeOptions,
                       WatchOptions, default)
 from .registry import INTERPRETERS
 
@@ -99,7 +99,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @model_option
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default=default(PredictOptions, "format"),
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=default(PredictOptions, "format"),
               show_default=True,
               help="text: 'path<TAB>text<TAB>confidence' (errors on stderr); jsonl: one JSON object per input; csv.")
 @threads_option
@@ -130,7 +130,7 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, threads: int, interpre
 
 @main.command()
 @model_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True)
 @click.option("--list", "list_models", is_flag=True, help="List the shipped models instead.")
 @interpreter_option
 def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> None:
@@ -315,7 +315,7 @@ def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threa
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=str), default=None,
               help="Folder of real images to cycle through (default: seeded synthetic PNGs of the model's size).")
 @_flag(BenchOptions, "seed", int, "Seed of the synthetic inputs.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True,
               help="json is stable (schema captcha-edge-bench/1): paste it into issues.")
 @interpreter_option
 def bench(models, compare, threads, runs, warmup, images, seed, fmt, interpreter):

@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
+#: Output formats of predict: text is 'path<TAB>text<TAB>confidence' with errors on stderr.
+FORMATS = ("text", "jsonl", "csv")
+#: Output formats of the reports of info and bench.
+REPORT_FORMATS = ("text", "json")
+
+
 @dataclass(frozen=True)
 class RecognizerOptions:
     model: str = "default"  # a shipped model name, or a path to a .tflite file
@@ -21,7 +27,7 @@ class RecognizerOptions:
 
 @dataclass(frozen=True)
 class PredictOptions:
-    format: str = "text"  # one of service.FORMATS
+    format: str = "text"  # one of FORMATS
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,9 @@ import sys
 import threading
 from typing import Callable, TextIO
 
+from .options import FORMATS
 from .recognizer import Result
 
-#: Output formats of predict: text is 'path<TAB>text<TAB>confidence' with errors on stderr.
-FORMATS = ("text", "jsonl", "csv")
 
 
 def outcome(result: Result) -> dict:
