@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import INPUT_ERRORS, UsageError, input_error_message
 from .options import BenchOptions
 
 SCHEMA = "captcha-edge-bench/1"
@@ -43,23 +43,6 @@ def stats(values_ms: list[float]) -> dict[str, float]:
             "mean": statistics.fmean(v), "std": statistics.pstdev(v)}
 
 
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return platform.processor() or "unknown"
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    # x86 says "model name"; Raspberry Pi kernels say "Model" (the board) and list "CPU part".
-    for key in ("Model", "model name", "Hardware", "cpu model"):
-        if fields.get(key):
-            return fields[key]
-    part = fields.get("CPU part")
-    return {"0xd08": "ARM Cortex-A72", "0xd0b": "ARM Cortex-A76", "0xd03": "ARM Cortex-A53"}.get(part or "", part or "unknown")
-
-
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -70,8 +53,12 @@ def _version(dist: str) -> str | None:
 def board() -> dict:
     import cv2
 
+    from .cpu import X86_INT8_DOT, this_cpu
+
+    cpu = this_cpu()
     return {
-        "cpu": _cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "cpu": cpu.model, "machine": platform.machine(), "cores": os.cpu_count(),
+        "flags": [f for f in ("avx2", "avx512f", *X86_INT8_DOT, "asimddp") if f in cpu.flags],
         "os": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "opencv": cv2.__version__,
     }
@@ -98,8 +85,30 @@ def synthetic_inputs(height: int, width: int, count: int, seed: int) -> list[byt
     return out
 
 
+def usable_images(folder: Path, log: Callable[[str], None]) -> tuple[list[Path], list[dict]]:
+    """The folder's image files that decode, and a {"path", "error"} record for each that does
+    not. One bad file in a folder of real images must not abort a benchmark; each skipped file is
+    named once, with its reason, and only a folder with no usable image is refused."""
+    from .images import load
+    from .recognizer import image_paths
+
+    usable, skipped = [], []
+    for path in image_paths(folder):
+        try:
+            load(path)
+        except INPUT_ERRORS as exc:
+            skipped.append({"path": str(path), "error": input_error_message(exc)})
+            log(f"skipping {path}: {skipped[-1]['error']}")
+        else:
+            usable.append(path)
+    if not usable:
+        found = f"none usable ({len(skipped)} could not be read)" if skipped else "none"
+        raise UsageError(f"expected images (.png, .jpg, ...) in {folder}, found {found}")
+    return usable, skipped
+
+
 class _Model:
-    def __init__(self, name: str, options: BenchOptions):
+    def __init__(self, name: str, options: BenchOptions, inputs: list | None = None):
         from .recognizer import Recognizer, load_model
 
         t0 = time.perf_counter()
@@ -110,14 +119,7 @@ class _Model:
         self.name, self.loaded = name, loaded
         self.load_ms, self.init_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         c = loaded.contract
-        if options.images:
-            from .recognizer import image_paths
-
-            self.inputs = [p for p in image_paths(options.images)] or []
-            if not self.inputs:
-                raise UsageError(f"expected images in {options.images}, found none")
-        else:
-            self.inputs = synthetic_inputs(c.input.height, c.input.width, 16, options.seed)
+        self.inputs = inputs or synthetic_inputs(c.input.height, c.input.width, 16, options.seed)
         t3 = time.perf_counter()
         self.rec.recognize(self.inputs[0])
         self.first_ms = (time.perf_counter() - t3) * 1e3
@@ -149,8 +151,11 @@ class _Model:
         }
 
 
-def run(options: BenchOptions, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
-    models = [_Model(name, options) for name in options.models]
+def run(options: BenchOptions, progress: Callable[[int, int], None] = lambda done, total: None,
+        log: Callable[[str], None] = lambda message: None) -> dict:
+    """The report; ``log`` gets one line per image file of --images that is skipped."""
+    inputs, skipped = usable_images(options.images, log) if options.images else (None, [])
+    models = [_Model(name, options, inputs) for name in options.models]
     total = options.warmup + options.runs
     busy = [0.0] * len(models)
     for i in range(total):
@@ -162,6 +167,7 @@ def run(options: BenchOptions, progress: Callable[[int, int], None] = lambda don
                 busy[k] += time.perf_counter() - t0
         progress(i + 1, total)
     results = [m.report(seconds) for m, seconds in zip(models, busy)]
+    scaling = worker_rows(models[0], options)
     base = results[0]["end_to_end_ms"]["p50"]
     for r in results:
         r["end_to_end_p50_ratio_to_first"] = r["end_to_end_ms"]["p50"] / base
@@ -169,17 +175,52 @@ def run(options: BenchOptions, progress: Callable[[int, int], None] = lambda don
         "schema": SCHEMA,
         "board": board(),
         "options": {"threads": options.threads, "runs": options.runs, "warmup": options.warmup,
-                    "images": str(options.images) if options.images else f"synthetic (seed {options.seed})"},
+                    "images": str(options.images) if options.images else f"synthetic (seed {options.seed})",
+                    "skipped_images": skipped},
         "results": results,
+        "workers": scaling,
+        "default_choice": _default_choice(options),
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
+def worker_rows(model: "_Model", options: BenchOptions) -> list[dict]:
+    """Images/s of the first model read by 1..N workers at once (predict --workers), each over
+    ``runs`` images after one untimed pass: [{"workers", "images_per_s", "speedup"}]."""
+    from .cpu import cores
+    from .pool import RecognizerPool
+
+    counts = options.workers or tuple(sorted({1, cores()}))
+    sources = [model.inputs[i % len(model.inputs)] for i in range(options.runs)]
+    rows = []
+    for n in counts:
+        pool = RecognizerPool.like(model.rec, n, threads=options.threads, interpreter=options.interpreter)
+        list(pool.recognize_many(sources[: 4 * n * 8]))  # warm every interpreter
+        t0 = time.perf_counter()
+        list(pool.recognize_many(sources))
+        rate = len(sources) / (time.perf_counter() - t0)
+        rows.append({"workers": n, "images_per_s": rate, "speedup": rate / rows[0]["images_per_s"] if rows else 1.0})
+    return rows
+
+
+def _default_choice(options: BenchOptions) -> dict | None:
+    """Which variant "default" named here, and why (None when no model was asked for by "default")."""
+    if "default" not in options.models:
+        return None
+    from .registry import default_choice
+
+    choice = default_choice()
+    return {"model": choice.name, "reason": choice.reason}
+
+
 def format_text(report: dict) -> str:
     b = report["board"]
-    lines = [f"board: {b['cpu']} ({b['machine']}, {b['cores']} cores) · {b['os']} · Python {b['python']}",
+    flags = f"; {' '.join(b['flags'])}" if b.get("flags") else ""
+    lines = [f"board: {b['cpu']} ({b['machine']}, {b['cores']} cores{flags}) · {b['os']} · Python {b['python']}",
              f"runs: {report['options']['runs']} after {report['options']['warmup']} warm-up, "
-             f"{report['options']['threads']} thread(s), inputs: {report['options']['images']}"]
+             f"{report['options']['threads']} thread(s), inputs: {report['options']['images']}"
+             + (f" (skipped {len(report['options']['skipped_images'])} unreadable file(s))"
+                if report['options']['skipped_images'] else "")]
     for r in report["results"]:
         e, v = r["end_to_end_ms"], r["invoke_ms"]
         lines += [
@@ -195,6 +236,12 @@ def format_text(report: dict) -> str:
             f"  throughput {r['throughput_per_s']:.0f} images/s"
             + (f" · end-to-end p50 = {r['end_to_end_p50_ratio_to_first']:.2f}x the first model" if len(report["results"]) > 1 else ""),
         ]
+    if report.get("default_choice"):
+        lines.append(f"\ndefault = {report['default_choice']['model']}: {report['default_choice']['reason']}")
+    if report.get("workers"):
+        lines.append(f"\n{report['results'][0]['model']} read by N workers at once (predict --workers N), end to end:")
+        lines += [f"  {w['workers']:>3} worker(s): {w['images_per_s']:7.0f} images/s  ({w['speedup']:.2f}x)"
+                  for w in report["workers"]]
     if report["peak_rss_mb"] is not None:
         lines.append(f"\npeak RSS {report['peak_rss_mb']:.1f} MB")
     return "\n".join(lines)

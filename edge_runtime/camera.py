@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import images, quiet
 from .errors import SourceError, UsageError
 from .images import cv2
 from .options import CameraOptions
@@ -39,16 +40,44 @@ def is_live(source: str) -> bool:
     return source.isdigit() or "://" in source or source.startswith("picamera2:")
 
 
+#: The first bytes of still-image formats (PNG, JPEG, GIF, WebP, BMP); no video container starts so.
+_IMAGE_MAGIC = (images.PNG_SIGNATURE, images.JPEG_START, b"GIF8", b"BM")
+
+
+def _looks_like_an_image(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False  # unreadable: opening it reports that
+    return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def check_source(source: str) -> None:
+    """Refuse a still image as a source (a usage error). OpenCV would read it as a one-frame
+    image sequence, or fail with ffmpeg's complaints on stderr, and exit as if all went well."""
+    if is_live(source):
+        return
+    path = Path(source)
+    if images.is_image_name(path) or (path.is_file() and _looks_like_an_image(path)):
+        raise UsageError(f"expected a camera index, a video file or a stream URL, got an image, {source!r}: "
+                         "use 'captcha-edge predict' to read images")
+
+
 class _OpenCVSource:
     def __init__(self, source: str):
-        self.cap = cv2().VideoCapture(int(source) if source.isdigit() else source)
+        # OpenCV's ffmpeg and V4L2 backends print their complaints to fd 2; the SourceError below
+        # says what went wrong in one line.
+        with quiet.muted():
+            self.cap = cv2().VideoCapture(int(source) if source.isdigit() else source)
         if not self.cap.isOpened():
             self.cap.release()
             what = "camera" if source.isdigit() else ("stream" if "://" in source else "video file")
             raise SourceError(f"expected a {what} OpenCV can open, could not open {source!r}")
 
     def read(self) -> tuple[np.ndarray | None, float | None]:
-        ok, frame = self.cap.read()
+        with quiet.muted():  # a corrupt frame makes ffmpeg print; the frame is then just missing
+            ok, frame = self.cap.read()
         if not ok or frame is None:
             return None, None
         return frame, self.cap.get(cv2().CAP_PROP_POS_MSEC)
@@ -89,6 +118,7 @@ class _PiCamera2Source:
 def open_source(source: str):
     if source.startswith("picamera2:"):
         return _PiCamera2Source(source)
+    check_source(source)
     if not is_live(source) and not Path(source).exists():
         raise SourceError(f"expected a camera index, a video file or a URL, found no file at {source!r}")
     return _OpenCVSource(source)

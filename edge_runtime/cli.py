@@ -96,33 +96,65 @@ def main() -> None:
     """
 
 
+#: predict's PATH for one image read from standard input.
+STDIN = "-"
+
+
+def read_stdin(recognizer):
+    """`predict -`: the Result for one image's bytes on standard input (a pipeline on a device),
+    read up to the file-size limit so that an endless pipe cannot exhaust memory."""
+    from .images import limits
+    from .recognizer import Result
+
+    most = limits().max_file_bytes
+    data = sys.stdin.buffer.read(most + 1)
+    if not data:
+        return Result(STDIN, error="expected one image's bytes on standard input, got 0 bytes")
+    if len(data) > most:
+        return Result(STDIN, error=f"expected an image of at most {most} bytes (CAPTCHA_EDGE_MAX_FILE_BYTES) "
+                                   "on standard input, got more")
+    return recognizer.result(data, STDIN)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @model_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=default(PredictOptions, "format"),
               show_default=True,
               help="text: 'path<TAB>text<TAB>confidence' (errors on stderr); jsonl: one JSON object per input; csv.")
+@click.option("--workers", type=click.IntRange(1, 256), default=default(PredictOptions, "workers"),
+              help="Images read at once, each worker with its own interpreter, in threads. The output keeps the "
+                   "input order. Default: the cores this process may use.")
 @threads_option
 @interpreter_option
-def predict(paths: tuple[str, ...], model: str, fmt: str, threads: int, interpreter: str | None) -> None:
-    """Recognise the text in each image PATH (a file, or a directory of images, read in sorted order).
+def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, threads: int, interpreter: str | None) -> None:
+    """Recognise the text in each image PATH (a file, or a directory of images, read in sorted order;
+    '-' reads one image's bytes from standard input, and ./- is a file named '-').
 
     Every input gets one result line; an input that cannot be read gets an error line and the
     others still go through. Exit status 1 if any input failed.
     """
+    from .cpu import cores
+    from .pool import ParallelReader
     from .recognizer import Result, image_paths
     from .service import result_writer
 
     recognizer = open_recognizer(model, threads, interpreter)
     write = result_writer(fmt, errors=lambda line: click.echo(line, err=True))
+    reader = ParallelReader(recognizer, workers or cores(), threads, interpreter)
     failed = 0
     for arg in paths:
+        if arg == STDIN:
+            result = read_stdin(recognizer)
+            write(result)
+            failed += not result.ok
+            continue
         files = image_paths(arg)
         if not files:
             write(Result(arg, error="expected image files (.png, .jpg, ...) in this directory, found none"))
             failed += 1
             continue
-        for result in recognizer.recognize_many(files):
+        for result in reader.recognize_many(files):
             write(result)
             failed += not result.ok
     sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
@@ -135,17 +167,20 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, threads: int, interpre
 @interpreter_option
 def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> None:
     """Show a model's embedded contract (charset, input, quantization, metrics) and its tensors."""
-    from .registry import DEFAULT_MODEL, shipped_models
+    from .registry import default_choice, default_model, shipped_models
 
     if list_models:
         models = {name: str(path) for name, path in shipped_models().items()}
         if fmt == "json":
-            click.echo(json.dumps({"default": DEFAULT_MODEL, "models": models}, indent=2))
+            click.echo(json.dumps({"default": default_model(), "models": models}, indent=2))
         else:
             for name, path in models.items():
-                click.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}\t{path}")
+                click.echo(f"{name}{' (default)' if name == default_model() else ''}\t{path}")
         return
     report = open_recognizer(model, 1, interpreter).describe()
+    if model == "default":  # say which variant "default" named on this CPU, and why
+        choice = default_choice()
+        report = {"default": {"model": choice.name, "reason": choice.reason}, **report}
     if fmt == "json":
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -191,6 +226,10 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
     """Recognise every image that appears in FOLDER, exactly once, as JSON lines.
 
     A record is {"path", "text", "confidence", "size", "mtime_ns"}, or {"path", "error", ...}.
+    Only names with an image extension (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff,
+    .pgm, .ppm, .pbm, .pnm) are read; one that is not a readable image gets an error record.
+    Other names (notes.txt, a writer's temporary x.png.part) and names starting with '.' are
+    left alone: no record, never moved or deleted.
     With --output, a killed and restarted service neither skips nor repeats a file.
     SIGTERM/SIGINT finish the current file, then exit: 0 if every file of this run was read,
     1 if some got an error record.
@@ -241,14 +280,16 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
 
     Each result is a JSON line with the frame number and a UTC timestamp (and video_ms for files).
     Live sources that fail or drop out are reopened with backoff; SIGTERM/SIGINT exit 0.
+    A still image is a usage error (exit 2): read it with 'captcha-edge predict'.
     """
     from pathlib import Path
 
-    from .camera import CameraRunner, parse_roi
+    from .camera import CameraRunner, check_source, parse_roi
     from .errors import UsageError
 
     try:
         region = parse_roi(roi) if roi else None
+        check_source(source)  # a still image: usage error before the model loads
     except UsageError as exc:
         fail_usage(str(exc))
     recognizer = open_recognizer(model, threads, interpreter)
@@ -294,14 +335,27 @@ def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threa
         from . import serve as server
     except ImportError as exc:  # starlette, uvicorn or python-multipart: the extra is not installed
         fail_usage(f"expected the serve extra, got no {exc.name or 'starlette'} module: pip install 'captcha-edge[serve]'")
-    from .pool import usable_cores
+    from .cpu import cores
 
     options = ServeOptions(host, port, workers, api_key or None, max_body_bytes, max_images, model, threads, interpreter)
     first = open_recognizer(model, threads, interpreter)
     try:
-        sys.exit(server.run(options, first, workers or usable_cores(), log=_log("serve")))
+        sys.exit(server.run(options, first, workers or cores(), log=_log("serve")))
     except UsageError as exc:
         fail_usage(str(exc))
+
+
+def worker_counts(text: str | None) -> tuple[int, ...] | None:
+    """--workers 1,2,4 as a tuple; a usage error (exit 2) unless every item is a whole number >= 1."""
+    if text is None:
+        return None
+    try:
+        counts = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        fail_usage(f"expected --workers as whole numbers >= 1 separated by commas (1,2,4), got {text!r}")
+    return counts
 
 
 @main.command()
@@ -315,10 +369,12 @@ def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threa
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=str), default=None,
               help="Folder of real images to cycle through (default: seeded synthetic PNGs of the model's size).")
 @_flag(BenchOptions, "seed", int, "Seed of the synthetic inputs.")
+@click.option("--workers", "workers", default=None, metavar="N[,N...]",
+              help="Worker counts for the throughput rows of the first model (predict --workers); default: 1 and the cores.")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True,
               help="json is stable (schema captcha-edge-bench/1): paste it into issues.")
 @interpreter_option
-def bench(models, compare, threads, runs, warmup, images, seed, fmt, interpreter):
+def bench(models, compare, threads, runs, warmup, images, seed, workers, fmt, interpreter):
     """Measure load time, first inference, and invoke-only and end-to-end latency (min/p50/p90/p99/max/mean/std),
     throughput and peak RSS, with the board's CPU, OS and package versions."""
     from pathlib import Path
@@ -328,7 +384,8 @@ def bench(models, compare, threads, runs, warmup, images, seed, fmt, interpreter
     from .images import limits
 
     names = tuple(models or default(BenchOptions, "models")) + tuple(compare)
-    options = BenchOptions(names, threads, runs, warmup, Path(images) if images else None, seed, interpreter)
+    options = BenchOptions(names, threads, runs, warmup, Path(images) if images else None, seed, interpreter,
+                           worker_counts(workers))
     show = sys.stderr.isatty()
 
     def progress(done, total):
@@ -337,7 +394,7 @@ def bench(models, compare, threads, runs, warmup, images, seed, fmt, interpreter
 
     try:
         limits()
-        report = run(options, progress)
+        report = run(options, progress, log=_log("bench"))
     except CaptchaEdgeError as exc:
         fail_usage(str(exc))
     click.echo(json.dumps(report, indent=2) if fmt == "json" else format_text(report))

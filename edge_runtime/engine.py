@@ -7,6 +7,7 @@ never imported. ``CAPTCHA_EDGE_INTERPRETER=tflite_runtime`` (or ``interpreter=``
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,19 +28,32 @@ class InterpreterInfo:
     version: str
 
 
+def _installed(module: str) -> bool:
+    """Whether a top-level module is installed, without importing it."""
+    return importlib.util.find_spec(module) is not None
+
+
 def _import(name: str):
-    module_name, dist = PACKAGES[name]
+    package = PACKAGES[name]
+    # Missing comes first: a package that is not there must be named as missing, not blamed on numpy.
+    if not _installed(name):
+        raise InterpreterUnavailable(
+            f"expected the {package.distribution} package for the {name} interpreter, it is not installed: "
+            f"{package.install}")
     if name == "tflite_runtime" and int(np.__version__.split(".")[0]) >= 2:
         # Its extension is built against NumPy 1.x and fails with "_ARRAY_API not found".
         raise InterpreterUnavailable(
-            f"expected numpy<2 for tflite-runtime, found numpy {np.__version__}: pip install 'captcha-edge[tflite]'"
-        )
-    module = importlib.import_module(module_name)
+            f"expected numpy<2 for {package.distribution}, found numpy {np.__version__}: {package.install}")
     try:
-        version = metadata.version(dist)
+        module = importlib.import_module(package.module)
+    except ImportError as exc:
+        raise InterpreterUnavailable(
+            f"expected {package.distribution} to import, it failed ({first_line(exc)}): {package.install}") from None
+    try:
+        version = metadata.version(package.distribution)
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return module.Interpreter, InterpreterInfo(name, dist, version)
+    return module.Interpreter, InterpreterInfo(name, package.distribution, version)
 
 
 def interpreter_class(preferred: str | None = None):
@@ -48,21 +62,14 @@ def interpreter_class(preferred: str | None = None):
     if preferred is not None:
         if preferred not in PACKAGES:
             raise InterpreterUnavailable(f"expected an interpreter in {sorted(PACKAGES)}, got {preferred!r}")
-        try:
-            return _import(preferred)
-        except ImportError as exc:
-            raise InterpreterUnavailable(
-                f"expected {preferred} to be importable ({exc}); pip install {PACKAGES[preferred][1]}"
-            ) from None
+        return _import(preferred)
     problems = []
     for name in PACKAGES:
         try:
             return _import(name)
-        except (ImportError, InterpreterUnavailable) as exc:
-            problems.append(f"{name}: {exc}")
-    raise InterpreterUnavailable(
-        "expected a TFLite interpreter, found none; pip install ai-edge-litert (" + "; ".join(problems) + ")"
-    )
+        except InterpreterUnavailable as exc:
+            problems.append(str(exc))
+    raise InterpreterUnavailable("expected a TFLite interpreter, found none (" + "; ".join(problems) + ")")
 
 
 def refuse_known_crash(info: InterpreterInfo, model_bytes: bytes) -> None:

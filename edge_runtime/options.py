@@ -28,6 +28,7 @@ class RecognizerOptions:
 @dataclass(frozen=True)
 class PredictOptions:
     format: str = "text"  # one of FORMATS
+    workers: int | None = None  # images read in parallel; None: the cores this process may use
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class BenchOptions:
     images: Path | None = None  # None: seeded synthetic PNGs of each model's input size
     seed: int = 0
     interpreter: str | None = None
+    workers: tuple[int, ...] | None = None  # worker counts for the throughput rows; None: 1 and the cores
 
 
 def default(options: type, name: str) -> Any:

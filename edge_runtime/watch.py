@@ -9,6 +9,11 @@ How exactly-once works (documented in the README):
   cut off. Then every file in the folder is compared with it. A file whose identity is already
   recorded is not recognised again. With --move-done/--delete-done its pending move or delete
   is finished.
+* Only names with an image extension (``images.IMAGE_EXTENSIONS``) are candidates: a stray
+  non-image under such a name gets an error record. Any other name is left alone (no record,
+  never moved or deleted): a drop folder also holds writers' temporary names (``x.png.part``,
+  ``x.tmp``) that must not be read, recorded or deleted before they are renamed, and the
+  user's own files (``notes.txt``).
 * A file is read only when it is complete. That means a PNG that ends with its IEND chunk, a JPEG
   that ends with its EOI marker, or another file whose size and mtime have not changed for
   ``settle`` seconds. A writer that renames a finished temporary file into the folder is
@@ -86,7 +91,8 @@ class Watcher:
         self.processed = self.failed = self.pending = 0
 
     def candidates(self) -> list[Path]:
-        """Image-named entries of the folder (and subfolders with --recursive), sorted."""
+        """Image-named entries of the folder (and subfolders with --recursive), sorted; other
+        names are left alone (see the module's docstring)."""
         found, stack = [], [self.folder]
         skip = self.opt.move_done.resolve() if self.opt.move_done else None
         while stack:

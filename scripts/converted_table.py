@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from edge_runtime.bench import BenchOptions, run
-from edge_runtime.registry import DEFAULT_MODEL, shipped_dir, shipped_models
+from edge_runtime.registry import default_model, shipped_dir, shipped_models
 
 HEADER = """# Shipped models
 
@@ -63,18 +63,18 @@ def main() -> None:
     models = shipped_models()
     reports = {name: json.loads(path.with_suffix(".json").read_text()) for name, path in models.items()}
     # Real validation images of the default model's split, shared by every model (same split).
-    names = reports[DEFAULT_MODEL]["split"]["val_names"]
+    names = reports[default_model()]["split"]["val_names"]
     folder = Path(os.environ.get("TMPDIR", "/tmp")) / "captcha-edge-val-links"
     folder.mkdir(exist_ok=True)
     for n in names:
         link = folder / n
         if not link.exists():
             link.symlink_to(Path(args.data).resolve() / n)
-    order = [DEFAULT_MODEL] + [m for m in models if m != DEFAULT_MODEL]
+    order = [default_model()] + [m for m in models if m != default_model()]
     results = [run(BenchOptions((name,), threads=1, runs=args.runs, warmup=50, images=folder)) for name in order]
     b = results[0]["board"]
     board = f"{b['cpu']} ({b['machine']}, {b['cores']} cores), Python {b['python']}"
-    lines = [HEADER.rstrip("\n").format(default=DEFAULT_MODEL, val=len(names), board=board, threads=1, runs=args.runs,
+    lines = [HEADER.rstrip("\n").format(default=default_model(), val=len(names), board=board, threads=1, runs=args.runs,
                            day=date.today().isoformat(), cmd="python scripts/converted_table.py")]
     for r in (res["results"][0] for res in results):
         name = r["model"]
@@ -86,7 +86,7 @@ def main() -> None:
         n_ok = round(rep["accuracy"] * rep["images"])
         run_info = rep.get("run", {})
         kept = f"{run_info.get('select', 'best')} ({run_info.get('best_epoch')})"
-        lines.append(f"| `{name}`{' (default)' if name == DEFAULT_MODEL else ''} | {rep['arch']} | {rep['quantization']} | "
+        lines.append(f"| `{name}`{' (default)' if name == default_model() else ''} | {rep['arch']} | {rep['quantization']} | "
                      f"{rep['bytes']:,} | {rep['params']:,} | {trained_on(rep)} | {kept} | "
                      f"{rep['accuracy']:.4f} ({n_ok}/{rep['images']}) | "
                      f"{rep['agreement_with_keras']:.4f} | {r['end_to_end_ms']['p50']:.3f} | {r['invoke_ms']['p50']:.3f} |")

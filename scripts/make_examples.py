@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from edge_runtime.recognizer import Recognizer
+from trainer.data import label_from_name
 from trainer.synth import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +35,15 @@ def main() -> None:
         render(tmp, args.candidates, charset, (5, 5), args.seed, (rec.contract.input.height, rec.contract.input.width),
                log=lambda m: None)
         candidates = sorted(Path(tmp).glob("*.png"))
-        read = [(p, rec.recognize(p).text) for p in candidates]
-        good = [p for p, text in read if text == p.stem]
+        # synth names its files LABEL_SEED-INDEX.png; the examples are named <label>.png (stem = label).
+        read = [(p, label_from_name(p), rec.recognize(p).text) for p in candidates]
+        good = [(p, label) for p, label, text in read if text == label]
         OUT.mkdir(exist_ok=True)
         for old in OUT.glob("*.png"):
             old.unlink()
-        for p in good[: args.count]:
-            shutil.copy(p, OUT / p.name)
-    misread = [f"{p.stem} read as {text}" for p, text in read if text != p.stem]
+        for p, label in good[: args.count]:
+            shutil.copy(p, OUT / f"{label}.png")
+    misread = [f"{label} read as {text}" for _, label, text in read if text != label]
     (OUT / "README.md").write_text(
         "# Examples\n\n"
         f"{min(args.count, len(good))} synthetic CAPTCHAs rendered by the `captcha` package (charset a-z0-9, "

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from edge_runtime.recognizer import Recognizer
-from edge_runtime.registry import DEFAULT_MODEL, shipped_models
+from edge_runtime.registry import default_model, shipped_models
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "runtime" / "reference_texts.json"
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
     args = ap.parse_args()
     models = shipped_models()
-    real = json.loads(models[DEFAULT_MODEL].with_suffix(".json").read_text())["split"]["val_names"][:40]
+    real = json.loads(models[default_model()].with_suffix(".json").read_text())["split"]["val_names"][:40]
     examples = sorted(p.name for p in (ROOT / "examples").glob("*.png"))
     result = {"models": {}}
     for name, path in models.items():

@@ -20,9 +20,14 @@ from edge_runtime.errors import CaptchaEdgeError
 from .archs import ARCHS, DEFAULT_ARCH
 from .config import DEFAULTS, RunConfig
 from .export import MIN_INT8_AGREEMENT
-from .synth import DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE
+from .errors import TrainerError
+from .synth import DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths
 
 SELECT = ("best", "last")
+LABELS_HELP = ("Labels file, one image a line: its path (relative to FILE's folder, inside the data folder) and its "
+               "label. .csv: PATH,LABEL with csv quoting; .tsv: PATH<TAB>LABEL; .txt: split at the first tab, else at "
+               "the first comma or space. An optional header line (path,label), blank and # lines are ignored. "
+               "Default: labels.csv, labels.tsv or labels.txt in the data folder, if there is one.")
 
 
 def _quiet_tensorflow() -> None:
@@ -74,13 +79,18 @@ def main() -> None:
     Typical run:
       captcha-train fit --data ../shared/data/wilhelmy --arch crnn --out runs/crnn
       captcha-train evaluate runs/crnn
-      captcha-train export runs/crnn --quantize int8 --out converted/crnn-int8.tflite
+      captcha-train export runs/crnn --quantize int8 --out runs/crnn/crnn-int8.tflite
     """
 
 
 @main.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              envvar="CAPTCHA_DATA", show_envvar=True, help="Folder of images named <label>.png/.jpg/...")
+              envvar="CAPTCHA_DATA", show_envvar=True,
+              help="Folder of labelled images: by --labels FILE, else by its own labels.csv/.tsv/.txt, else by file "
+                   "name (LABEL.png, or LABEL_anything.png: the text before the first '_').")
+@click.option("--labels", "labels_file", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help=LABELS_HELP)
+@click.option("--ignore-case", is_flag=True, help="Fold labels and --charset to lowercase (default: keep the labels' case).")
 @click.option("--arch", type=click.Choice(list(ARCHS)), default=DEFAULT_ARCH, show_default=True,
               help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
                    "cnn-attn: multi-head CNN with attention heads; convctc: convolution-only CTC; "
@@ -110,30 +120,37 @@ def main() -> None:
               help="Keep the epoch best on validation, or the last one (no early stopping, learning rate steered by "
                    "training loss): then the validation score is an unbiased estimate.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
-def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size, learning_rate,
-        patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
-    """Fit a model on a labelled folder; prints one line per epoch; resumable after a kill."""
-    from trainer.data import common_length, infer_charset, list_images, scan_labels
+def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size,
+        learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
+    """Fit a model on a labelled folder; prints the charset (count per character) and what was
+    skipped, then one line per epoch; resumable after a kill (weights and optimizer state)."""
+    from trainer import data as D
 
     if (fold is not None and folds is None) or (folds and fold and fold > folds):
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
     size = _input_size(input_size)
+    # The labels are checked before TensorFlow is imported: bad data fails at once.
+    labels = D.find_labels(data_dir, labels_file)
+    if charset is not None:
+        charset = D.fold_charset(charset) if ignore_case else charset
+        D.check_charset(charset)
+    labelled = D.label_folder(data_dir, labels, ignore_case, charset)
+    D.require_labels(labelled, data_dir)
+    charset = charset or D.infer_charset(labelled.labels)
+    D.check_charset(charset)
     _quiet_tensorflow()
     from trainer.train import fit as run_fit, fit_folds
 
     spec = ARCHS[arch]
-    files, labels, _ = scan_labels(list_images(data_dir), charset)
-    if not labels:
-        raise click.ClickException(f"expected labelled images in {data_dir}, found none")
-    charset = charset or infer_charset(labels)
     size = size or (spec.height, spec.width)
     config = RunConfig(
         arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind.value, charset=charset,
-        label_length=common_length(labels) if spec.kind == Kind.MULTIHEAD else None,
+        label_length=D.common_length(labelled.labels) if spec.kind == Kind.MULTIHEAD else None,
         height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
-        init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select)
+        init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select,
+        labels=labels, ignore_case=ignore_case)
     fit_all = fit_folds if folds and fold is None else run_fit
     fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
 
@@ -142,19 +159,23 @@ def fit(data_dir, arch, out, epochs, batch_size, seed, val_fraction, charset, in
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", "data_dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="Evaluate this folder instead of the run's validation split (training images are left out).")
+@click.option("--labels", "labels_file", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --data: " + LABELS_HELP)
 @click.option("--tflite", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Evaluate this exported model through edge_runtime instead of the Keras weights.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Where eval.json and plots go (default: RUN_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
+def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots):
     """Full-string, per-character and per-position accuracy, CER and confusions; JSON, table and plots."""
-    _quiet_tensorflow()
+    _import_tensorflow_quietly()
     from trainer.evaluate import evaluate as run_eval
     from trainer.metrics import format_table
 
     log = (lambda m: click.echo(m, err=True)) if fmt == "json" else _log
-    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log)
+    if labels_file and not data_dir:
+        raise click.UsageError("expected --data DIR with --labels FILE, got --labels alone")
+    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log, labels=labels_file)
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
     else:
@@ -168,11 +189,14 @@ def evaluate(run_dir, data_dir, tflite, out, fmt, no_plots):
 @click.option("--out", required=True, type=click.Path(),
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_INT8_AGREEMENT, show_default=True,
-              help="Fail an int8 export that reads a different text from Keras on more than this share of validation images.")
-def export(run_dir, quantize, out, min_agreement):
+              help="Fail an int8 export that reads the same text as Keras on less than this share of the validation "
+                   "images.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a shipped model (a .tflite file in converted/) at --out; without it, that is refused.")
+def export(run_dir, quantize, out, min_agreement, overwrite):
     """Export TFLite with the model contract embedded; checks the file against Keras on the validation split."""
-    _quiet_tensorflow()
-    from trainer.export import export_modes
+    from edge_runtime.errors import UsageError
+    from trainer.export import refuse_shipped
     from trainer.runs import Run
 
     if quantize == "all":
@@ -180,26 +204,66 @@ def export(run_dir, quantize, out, min_agreement):
         targets = {mode: os.path.join(out, f"{arch}-{mode}.tflite") for mode in QUANTIZATIONS}
     else:
         targets = {quantize: out}
-    export_modes(run_dir, targets, min_agreement=min_agreement, log=_log)
+    try:
+        refuse_shipped(targets.values(), overwrite)  # before TensorFlow's slow import
+    except UsageError as exc:
+        _fail_usage(str(exc))
+    _import_tensorflow_quietly()
+    from trainer.export import export_modes
+
+    export_modes(run_dir, targets, min_agreement=min_agreement, log=_log, overwrite=overwrite)
+
+
+def _fail_usage(message: str) -> None:
+    """A usage error as one line and exit 2 (click's UsageError would add the usage text)."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def _import_tensorflow_quietly() -> None:
+    """_quiet_tensorflow() with fd 2 muted: importing TensorFlow prints absl and oneDNN banners
+    there before absl's log is set up, whatever TF_CPP_MIN_LOG_LEVEL says, and they would bury
+    the lines export and evaluate report. An import that fails still says so, after the block."""
+    from edge_runtime import quiet
+
+    with quiet.muted():
+        _quiet_tensorflow()
+
+
+def _synth_check(check):
+    """A click callback running one of trainer.synth's checks: a bad value exits 2 with its message;
+    the check's result (if any) is the option's value."""
+
+    def callback(ctx, param, value):
+        try:
+            result = check(value)
+        except TrainerError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return value if result is None else result
+
+    return callback
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--count", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--charset", default=DEFAULT_CHARSET, show_default=True)
-@click.option("--length", default=str(DEFAULT_LENGTH), show_default=True, help="Label length, or a range such as 4-6.")
+@click.option("--charset", default=DEFAULT_CHARSET, show_default=True, callback=_synth_check(check_charset),
+              help="Characters to draw from; each must be able to stand in a file name (no / \\ _ . : * ? \" < > | or spaces).")
+@click.option("--length", "lengths", default=str(DEFAULT_LENGTH), show_default=True, callback=_synth_check(parse_lengths),
+              help="Label length, or a range such as 4-6.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", default="x".join(map(str, DEFAULT_SIZE)), show_default=True, metavar="HxW")
-def synth(out, count, charset, length, seed, size):
-    """Render labelled synthetic CAPTCHAs with the 'captcha' package (file stem = label)."""
+def synth(out, count, charset, lengths, seed, size):
+    """Render labelled synthetic CAPTCHAs with the 'captcha' package.
+
+    Files are named LABEL_SEED-INDEX.png (the label is the text before the first '_'). Image INDEX
+    of a seed is always the same picture, so running again into the same folder with the same
+    --seed rewrites those files instead of adding more; use another --seed to add images. Labels
+    repeat only when there are fewer possible labels than --count; repeats get their own files.
+    """
     from trainer.synth import render
 
     h, w = _input_size(size)
-    try:
-        lo, _, hi = length.partition("-")
-        lengths = (int(lo), int(hi or lo))
-    except ValueError:
-        raise click.BadParameter(f"expected a length such as 5 or 4-6, got {length!r}") from None
     n = render(out, count, charset, lengths, seed, (h, w), log=_log)
     click.echo(f"{n} images in {out}")
 

@@ -36,6 +36,8 @@ class RunConfig:
     folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
     fold: int | None = None
     select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
+    labels: str | None = None  # the labels file (relative to data_dir if inside it); None: labels from file names
+    ignore_case: bool = False  # labels and charset folded to lowercase
     trainer_version: str = __version__
 
     @property

@@ -18,15 +18,17 @@ from .predict import predict_texts
 from .runs import Run
 
 
-def eval_images(run: Run, data_dir: str | None = None, log=print) -> D.Dataset:
-    """The images to evaluate: the run's validation split, or a folder without the run's training images."""
+def eval_images(run: Run, data_dir: str | None = None, log=print, labels: str | None = None) -> D.Dataset:
+    """The images to evaluate: the run's validation split, or a folder without the run's training
+    images, labelled by ``labels`` (a labels file), else as trainer.data finds them in the folder."""
     if data_dir is None:
         return run.images("val", log=log)
     config = run.config
-    dataset = D.load_folder(data_dir, config.input_spec, config.charset, config.label_length)
-    for s in dataset.skipped:
-        log(f"skipped {s.name}: {s.reason}")
-    # A file named like a training image is that image (the name is its label): never score it.
+    dataset = D.load_folder(data_dir, config.input_spec, config.charset, config.label_length,
+                            labels=D.find_labels(data_dir, labels), ignore_case=config.ignore_case)
+    for line in D.skipped_summary(dataset.skipped):
+        log(line)
+    # A file at the path of a training image (relative to its folder) is that image: never score it.
     trained = set(run.split["train"])
     keep = [n for n in dataset.names if n not in trained]
     if len(keep) < len(dataset.names):
@@ -44,10 +46,10 @@ def tflite_texts(model_file: str | os.PathLike, pixels: np.ndarray, threads: int
 
 
 def evaluate(run_dir: str | os.PathLike, data_dir: str | None = None, tflite: str | None = None,
-             out: str | None = None, plots: bool = True, log=print) -> dict:
+             out: str | None = None, plots: bool = True, log=print, labels: str | None = None) -> dict:
     run = Run(run_dir)
     config = run.config
-    dataset = eval_images(run, data_dir, log)
+    dataset = eval_images(run, data_dir, log, labels)
     if not dataset.names:
         raise DataError(f"expected images to evaluate in {data_dir or run.split['data_dir']}, found none")
     if tflite:
@@ -55,7 +57,7 @@ def evaluate(run_dir: str | os.PathLike, data_dir: str | None = None, tflite: st
     else:
         texts = predict_texts(run.load_keras(), config.contract(), dataset.pixels)
     metrics = text_metrics(dataset.labels, texts)
-    metrics["model"] = str(tflite) if tflite else f"{run_dir} (keras, best weights)"
+    metrics["model"] = str(tflite) if tflite else f"{run_dir} (keras, {run.kept_weights.name})"
     metrics["images"] = f"validation split of {run_dir}" if data_dir is None else str(data_dir)
     metrics["arch"] = config.arch
     # The images the split (or the folder) named that could not be read, so a score is never silently partial.

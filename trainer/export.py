@@ -5,18 +5,24 @@ export graph are built once however many modes are exported. No Keras import at 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from edge_runtime._version import __version__
 from edge_runtime.contract import METADATA_NAME, QUANTIZATIONS, Contract, Quantization
+from edge_runtime.errors import UsageError
+from edge_runtime.registry import is_shipped
 
 from . import data as D
 from .errors import ExportError
@@ -29,6 +35,35 @@ MIN_INT8_AGREEMENT = 0.98
 #: Float32 files must match Keras probabilities within this absolute tolerance.
 FLOAT32_TOLERANCE = 1e-3
 REPRESENTATIVE_SAMPLES = 200
+
+
+def refuse_shipped(outs: Iterable[str | os.PathLike], overwrite: bool = False) -> None:
+    """UsageError for an --out that is a shipped model (converted/), unless ``overwrite``:
+    following an example that writes into the checkout must not replace the runtime's default."""
+    for out in outs:
+        if not overwrite and is_shipped(out):
+            raise UsageError(f"expected an --out that is not a shipped model, got {out}, which the runtime ships; "
+                             "write elsewhere, or pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def quiet_converter():
+    """Silence the converter's chatter, which would bury the one line an export prints: Keras
+    prints a ~40-line "Saved artifact ..." signature to stdout, the quantizer writes
+    "fully_quantize: ..." to fd 2, and TensorFlow warns through absl and ``warnings``. A failure
+    still reaches the user, as the exception that convert() turns into an ExportError."""
+    from absl import logging as absl_logging
+
+    from edge_runtime import quiet
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet.muted():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
 
 
 def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes:
@@ -67,7 +102,8 @@ def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes
         # Per-channel int8 Dense weights crash tflite-runtime 2.14 on ARM (gemmlowp) in invoke().
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     try:
-        return bytes(converter.convert())
+        with quiet_converter():
+            return bytes(converter.convert())
     except Exception as exc:  # ConverterError and friends
         text = str(exc)
         if "Flex" in text or "SELECT_TF_OPS" in text or "Select TF" in text:
@@ -145,17 +181,19 @@ def _share(texts: list[str], others: list[str]) -> float:
 
 
 def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
-           min_agreement: float = MIN_INT8_AGREEMENT, log=print) -> dict:
+           min_agreement: float = MIN_INT8_AGREEMENT, log=print, overwrite: bool = False) -> dict:
     """Export one mode; returns the report that is also written next to the file as JSON."""
-    return export_modes(run_dir, {mode: out}, min_agreement, log)[mode]
+    return export_modes(run_dir, {mode: out}, min_agreement, log, overwrite)[mode]
 
 
 def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLike],
-                 min_agreement: float = MIN_INT8_AGREEMENT, log=print) -> dict[str, dict]:
+                 min_agreement: float = MIN_INT8_AGREEMENT, log=print, overwrite: bool = False) -> dict[str, dict]:
     """Export each mode to its file (``{mode: path}``), building the model and its export graph
-    (same weights, recurrent layers unrolled, no dropout) once; returns each mode's report."""
+    (same weights, recurrent layers unrolled, no dropout) once; returns each mode's report.
+    A shipped model is replaced only with ``overwrite``."""
     from .models import count_macs, inference_graph
 
+    refuse_shipped(targets.values(), overwrite)
     run = Run(run_dir)
     config, split, state = run.config, run.split, run.state
     keras_model = run.load_keras()
@@ -167,7 +205,8 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
     keras_probs = predict_probs(keras_model, to_inputs(val.pixels, config.input_spec))
     run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
                    "best_epoch": state.get("best_epoch"), "epochs": state.get("epoch"), "select": config.select,
-                   "val_accuracy_keras": state.get("best_val_accuracy"), "val_images": len(split["val"]),
+                   "val_accuracy_keras": state.get("best_val_accuracy"), "weights": run.kept_weights.name,
+                   "val_images": len(split["val"]),
                    "train_images": len(split["train"]), "train_seconds": round(state.get("train_seconds", 0.0), 1)}
     context = {"split": _split_summary(split), "fit_command": run.command, "fit_chain": fit_chain(run_dir),
                "unread_val_images": [s.name for s in val.skipped]}
@@ -205,7 +244,9 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
     report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
     problems = []
     if mode == Quantization.INT8 and report["agreement_with_keras"] < min_agreement:
-        problems.append(f"int8 agreement with Keras {report['agreement_with_keras']:.4f} is below the required {min_agreement}")
+        problems.append(f"expected the int8 model to agree with Keras on at least --min-agreement {min_agreement:g} "
+                        f"of the {report['images']} validation images, measured {report['agreement_with_keras']:.4f}; "
+                        "pass a lower --min-agreement to accept it")
     if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
         problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
     if problems:

@@ -78,6 +78,21 @@ class Run:
     def cv(self) -> dict | None:
         return D.read_json(self.cv_file) if self.cv_file.exists() else None
 
+    # What the run keeps, as --select chose it.
+    @property
+    def kept_weights(self) -> Path:
+        """The weights the run keeps: the last epoch's with --select last, else the best epoch's."""
+        return self.last_weights if self.config.select == "last" else self.best_weights
+
+    def kept_summary(self, state: dict) -> str:
+        """The kept epoch and its validation accuracy, in the words --select calls for: a
+        --select last run chose nothing by validation, so it reports no "best"."""
+        if self.config.select == "last":
+            history = state.get("history") or [{}]
+            accuracy = history[-1].get("val_accuracy", state.get("best_val_accuracy", float("nan")))
+            return f"validation accuracy {accuracy:.4f} at the last epoch, {state.get('epoch')}"
+        return f"best validation accuracy {state.get('best_val_accuracy', float('nan')):.4f} at epoch {state.get('best_epoch')}"
+
     def _read(self, path: Path, what: str):
         if not path.exists():
             raise RunError(f"expected {what} in {self.root}, found no {path.name}")
@@ -125,7 +140,8 @@ class Run:
         and kept in the result's ``skipped``."""
         config, split = self.config, self.split
         dataset = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length,
-                                names=split[part] if names is None else names)
+                                names=split[part] if names is None else names, labels=config.labels,
+                                ignore_case=config.ignore_case)
         self.report_missing(part, dataset, log)
         return dataset
 
@@ -135,11 +151,11 @@ class Run:
             log(D.missing_message(dataset.skipped, f"{PARTS[part]} images listed in {self.split_file}"))
 
     def load_keras(self, weights: Path | None = None):
-        """The run's model with its best weights (or ``weights``), rebuilt from its config, without
+        """The run's model with its kept weights (or ``weights``), rebuilt from its config, without
         training-only outputs."""
         from .models import build, primary
 
-        config, weights = self.config, weights or self.best_weights
+        config, weights = self.config, weights or self.kept_weights
         if not weights.exists():
             raise RunError(f"expected trained weights at {weights}, found none: run 'captcha-train fit' first")
         model = build(config)

@@ -73,7 +73,9 @@ def _targets(targets: np.ndarray, outputs: int):
     return tuple(targets for _ in range(outputs)) if outputs > 1 else targets
 
 
-def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, outputs: int = 1):
+def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, outputs: int = 1, first_epoch: int = 0):
+    """Seeded batches: epoch E's order and augmentation depend on (seed, E) only, so a resumed run
+    (``first_epoch``, the epochs already done) sees what an uninterrupted one would."""
     from .augment import augment
 
     spec = config.input_spec
@@ -81,7 +83,7 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
-            self.epoch = 0
+            self.epoch = first_epoch
             self.order = np.arange(len(pixels))
             self.on_epoch_end()
 
@@ -104,11 +106,19 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
     return Batches()
 
 
-def split_for_run(config: RunConfig, run: Run, log=print) -> tuple[D.Dataset, D.Dataset]:
-    """The run's training and validation images; the split is made once and kept in split.json."""
-    dataset = D.load_folder(config.data_dir, config.input_spec, config.charset, config.label_length)
-    for s in dataset.skipped:
-        log(f"skipped {s.name}: {s.reason}")
+def split_for_run(config: RunConfig, run: Run, log=print, report: bool = True) -> tuple[D.Dataset, D.Dataset]:
+    """The run's training and validation images; the split is made once and kept in split.json.
+    With ``report``, logs the labels (count per character, rare characters, case) and what was
+    skipped, by reason (every skipped image is in skipped.json)."""
+    dataset = D.load_folder(config.data_dir, config.input_spec, config.charset, config.label_length,
+                            labels=config.labels, ignore_case=config.ignore_case)
+    source = config.labels or "file names"
+    if not dataset.names:
+        D.require_labels(D.Labelled([], [], [], dataset.skipped, source), config.data_dir)
+    if report:
+        for line in D.label_report(dataset.labels, config.charset, source) + \
+                D.skipped_summary(dataset.skipped, where=str(run.skipped_file)):
+            log(line)
     run.write_skipped(dataset.skipped)
     if run.split_file.exists():
         split = run.split
@@ -134,13 +144,16 @@ def new_split(config: RunConfig, names: list[str]) -> dict:
             "train": train, "val": val}
 
 
-def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None) -> dict:
-    """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt."""
+def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None,
+        report: bool = True) -> dict:
+    """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
+    Before training it logs the labels and what was skipped (``report``)."""
     from .models import build
 
+    D.check_charset(config.charset)
     run = Run(out)
     run.start(config, overwrite)
-    train, val = split_for_run(config, run, log)
+    train, val = split_for_run(config, run, log, report)
     if len(train.names) == 0 or len(val.names) == 0:
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
@@ -158,8 +171,8 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
              "history": [], "params": int(model.count_params()), "train_seconds": 0.0, "done": False}
     if resuming:
         state = run.state
-        model.load_weights(run.last_weights)
-        log(f"resuming {run.root} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']})")
+        load_checkpoint(model, run.last_weights, log)
+        log(f"resuming {run.root} after epoch {state['epoch']} ({run.kept_summary(state)})")
     if state.get("done") and (state.get("stopped_early") or state["epoch"] >= config.epochs):
         log("run already finished; nothing to do")
     else:
@@ -169,18 +182,35 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     return state
 
 
+def load_checkpoint(model, weights: Path, log=print) -> None:
+    """The model's weights and its optimizer's state (step count, learning rate, Adam moments), as
+    the checkpoint saved them. Keras creates optimizer variables only on the first training step
+    and skips a saved state that does not match them, so they are built first."""
+    import warnings
+
+    model.optimizer.build(model.trainable_variables)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(weights)
+    for w in caught:
+        if "Skipping variable loading for optimizer" in str(w.message):
+            log(f"the optimizer state in {weights} does not fit this model; training goes on with a fresh optimizer")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log) -> None:
-    batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs))
+    batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs),
+                           first_epoch=state["epoch"])
     val_x = to_inputs(val.pixels, config.input_spec)
     val_y = _targets(encode_labels(val.labels, config), len(model.outputs))
     tracker = _Tracker(config, run, state, val_x, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, _lr_schedule(config)],
+              callbacks=[tracker, _lr_schedule(config, run, state)],
               validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
     state["done"] = True
     run.write_state(state)
-    log(f"best validation accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; "
-        f"{state['train_seconds']:.0f} s of training; weights in {run.best_weights}")
+    log(f"{run.kept_summary(state)}; {state['train_seconds']:.0f} s of training; weights in {run.kept_weights}")
 
 
 def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print,
@@ -191,7 +221,7 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     for k in range(1, config.folds + 1):
         log(f"== fold {k}/{config.folds}")
         run = cv.fold(k)
-        state = fit(dataclasses.replace(config, fold=k), run.root, overwrite, log, command)
+        state = fit(dataclasses.replace(config, fold=k), run.root, overwrite, log, command, report=k == 1)
         folds.append({"fold": k, "run": str(run.root), "val_images": len(run.split["val"]),
                       "val_accuracy": state["best_val_accuracy"], "epoch": state["best_epoch"]})
     mean = sum(f["val_accuracy"] for f in folds) / len(folds)
@@ -202,10 +232,33 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     return summary
 
 
-def _lr_schedule(config: RunConfig):
+def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None):
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
-    return keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(3, config.patience // 3))
+    return _Plateau(run, state, monitor, factor=0.5, patience=max(3, config.patience // 3))
+
+
+class _Plateau(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau whose counters (best value, epochs waited, cooldown) live in the run's
+    state, so a resumed run lowers the learning rate when an uninterrupted one would."""
+
+    def __init__(self, run: Run | None, state: dict | None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run, self.state = run, state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        saved = (self.state or {}).get("plateau")
+        if saved:
+            self.best = saved["best"]
+            self.wait, self.cooldown_counter = int(saved["wait"]), int(saved["cooldown_counter"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.run is not None and self.state is not None:
+            best = None if self.best is None or not np.isfinite(self.best) else float(self.best)
+            self.state["plateau"] = {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
+            self.run.write_state(self.state)
 
 
 def check_no_leak(config: RunConfig, val_names: list[str]) -> None:

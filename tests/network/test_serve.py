@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_runtime.registry import default_model
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))  # bench_serve: the stdlib HTTP client helpers
 sys.path.insert(0, str(ROOT / "tests" / "runtime"))  # hostile: the hostile image corpus
@@ -73,10 +75,10 @@ def guarded(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def held_out_images(wilhelmy) -> list[Path]:
-    """120 of the default model's held-out images (converted/convctc-fast-int8.json names them)."""
-    from edge_runtime.registry import DEFAULT_MODEL, shipped_models
+    """120 of the default model's held-out images (its report in converted/ names them)."""
+    from edge_runtime.registry import default_model, shipped_models
 
-    report = json.loads(shipped_models()[DEFAULT_MODEL].with_suffix(".json").read_text())
+    report = json.loads(shipped_models()[default_model()].with_suffix(".json").read_text())
     return [wilhelmy / name for name in report["split"]["val_names"][:120]]
 
 
@@ -117,9 +119,9 @@ def encode(kind: str, data: bytes) -> tuple[bytes, dict]:
 
 def test_health_and_models(server):
     status, health = server.call("GET", "/health")
-    assert status == 200 and health["status"] == "ok" and health["model"] == "convctc-fast-int8" and health["workers"] == 2
+    assert status == 200 and health["status"] == "ok" and health["model"] == default_model() and health["workers"] == 2
     status, models = server.call("GET", "/models")
-    assert status == 200 and models["default"] == "convctc-fast-int8" and models["loaded"]["name"] == "convctc-fast-int8"
+    assert status == 200 and models["default"] == models["loaded"]["name"] == default_model()
     by_name = {m["name"]: m for m in models["models"]}
     assert {"convctc-fast-int8", "synth36-int8"} <= set(by_name)
     assert by_name["convctc-fast-int8"]["contract"]["charset"] == "2345678bcdefgmnpwxy"
@@ -134,7 +136,7 @@ def test_each_encoding_reads_like_the_recognizer(server, recognizer, held_out_im
             expected = recognizer.recognize(path)
             assert status == 200, answer
             assert answer["text"] == expected.text and answer["confidence"] == pytest.approx(expected.confidence, abs=1e-5)
-            assert len(answer["char_confidences"]) == len(expected.text) and answer["model"] == "convctc-fast-int8"
+            assert len(answer["char_confidences"]) == len(expected.text) and answer["model"] == default_model()
             assert set(answer["timings"]) == {"read_ms", "preprocess_ms", "invoke_ms", "decode_ms", "total_ms", "server_ms"}
     finally:
         client.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.registry import DEFAULT_MODEL, shipped_models
+from edge_runtime.registry import default_model, shipped_models
 
 # Test modules import their helpers (support.py, hostile.py) by name from this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,7 +19,7 @@ from support import EXAMPLES_MODEL  # noqa: E402
 @pytest.fixture(scope="session")
 def shipped():
     models = shipped_models()
-    assert DEFAULT_MODEL in models, f"the default model {DEFAULT_MODEL} must be shipped in converted/, found {sorted(models)}"
+    assert default_model() in models, f"the default model {default_model()} must be shipped in converted/, found {sorted(models)}"
     assert EXAMPLES_MODEL in models, f"the examples' model {EXAMPLES_MODEL} must be shipped in converted/"
     return models
 
@@ -27,7 +27,7 @@ def shipped():
 @pytest.fixture(scope="session")
 def default_report(shipped):
     """The metrics file shipped with the default model (it names the validation images)."""
-    return json.loads(shipped[DEFAULT_MODEL].with_suffix(".json").read_text())
+    return json.loads(shipped[default_model()].with_suffix(".json").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ def test_run_on_the_examples_is_complete(examples, shipped):
     report = run(BenchOptions(models=(EXAMPLES_MODEL,), runs=8, warmup=1, images=examples[0].parent))
     assert report["schema"] == "captcha-edge-bench/1"
     assert {"cpu", "machine", "cores", "os", "python", "numpy", "opencv"} <= set(report["board"])
-    assert report["options"] == {"threads": 1, "runs": 8, "warmup": 1, "images": str(examples[0].parent)}
+    assert report["options"] == {"threads": 1, "runs": 8, "warmup": 1, "images": str(examples[0].parent),
+                                 "skipped_images": []}
     (r,) = report["results"]
     check_result(r)
     assert r["model"] == EXAMPLES_MODEL and r["file"] == str(shipped[EXAMPLES_MODEL])
@@ -82,6 +83,34 @@ def test_bench_command_json_in_process(invoke, examples):
     report = json.loads(out.stdout)
     assert report["schema"] == "captcha-edge-bench/1" and report["options"]["runs"] == 3
     assert len(report["results"][0]["end_to_end_ms"]) == len(STAT_KEYS)
+
+
+def test_bad_image_files_are_skipped_by_name_and_the_rest_benched(invoke, examples, tmp_path):
+    """One bad file used to abort the whole run without naming it."""
+    for p in examples[:2]:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "0-broken.png").write_bytes(b"not a png")
+    (tmp_path / "0-empty.jpg").write_bytes(b"")
+    out = invoke("bench", "--model", EXAMPLES_MODEL, "--runs", "6", "--warmup", "0", "--images", tmp_path,
+                 "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    assert out.stderr.splitlines() == [
+        f"captcha-edge bench: skipping {tmp_path / '0-broken.png'}: expected PNG/JPEG/BMP/GIF/WebP/TIFF data, "
+        "got 9 bytes OpenCV cannot decode",
+        f"captcha-edge bench: skipping {tmp_path / '0-empty.jpg'}: expected an image file, got an empty (0-byte) file"]
+    report = json.loads(out.stdout)
+    assert [s["path"] for s in report["options"]["skipped_images"]] == [str(tmp_path / "0-broken.png"),
+                                                                       str(tmp_path / "0-empty.jpg")]
+    assert report["results"][0]["end_to_end_ms"]["max"] > 0
+
+
+def test_a_folder_of_only_bad_images_is_one_clear_line(invoke, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    out = invoke("bench", "--model", EXAMPLES_MODEL, "--runs", "1", "--warmup", "0", "--images", tmp_path)
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr.splitlines()[-1] == (f"captcha-edge: error: expected images (.png, .jpg, ...) in {tmp_path}, "
+                                           "found none usable (1 could not be read)")
+    assert len(out.stderr.splitlines()) == 2  # the skipped file's line, then the error
 
 
 @pytest.mark.parametrize("args", [("--model", "nope"), ("--images", "EMPTY")])

@@ -218,6 +218,29 @@ def test_camera_command_bad_sources_in_process(invoke, video, tmp_path):
     assert pi.exit_code == 1 and "picamera2" in pi.stderr
 
 
+IMAGE_SOURCE = "expected a camera index, a video file or a stream URL, got an image"
+
+
+def test_a_still_image_is_a_usage_error_in_process(invoke, examples, tmp_path):
+    """camera x.png used to read the PNG as a one-frame video and exit 0."""
+    out = invoke("camera", examples[0], "--model", EXAMPLES_MODEL)
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr == f"captcha-edge: error: {IMAGE_SOURCE}, {str(examples[0])!r}: use 'captcha-edge predict' to read images\n"
+    renamed = tmp_path / "frame.dat"  # known by its first bytes, whatever its name
+    renamed.write_bytes(examples[0].read_bytes())
+    out = invoke("camera", renamed, "--model", EXAMPLES_MODEL)
+    assert out.exit_code == 2 and IMAGE_SOURCE in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_open_source_refuses_a_still_image(examples, video):
+    from edge_runtime.camera import check_source, open_source
+
+    with pytest.raises(UsageError, match=IMAGE_SOURCE):
+        open_source(str(examples[0]))
+    for source in ("0", "rtsp://host/x", str(video[0])):
+        check_source(source)  # not refused
+
+
 # ---- e2e: the real command in a subprocess ------------------------------------------------------
 
 
@@ -262,6 +285,21 @@ def test_bad_sources_get_one_clear_line_in_a_subprocess(video, tmp_path):
     assert camera(str(path), "--roi", "1,2,3").returncode == 2
     stream = camera("rtsp://127.0.0.1:9/none", "--retries", "1")
     assert stream.returncode == 1 and "giving up" in stream.stderr and "Traceback" not in stream.stderr
+
+
+@pytest.mark.e2e
+def test_a_still_image_or_a_broken_video_gets_one_line_and_no_opencv_noise(examples, tmp_path):
+    """OpenCV's ffmpeg backend writes to fd 2 ("[png @ 0x...] ...", "moov atom not found"),
+    which only a subprocess sees."""
+    image = camera(str(examples[0]))
+    assert image.returncode == 2 and image.stdout == ""
+    assert image.stderr.splitlines() == [f"captcha-edge: error: {IMAGE_SOURCE}, {str(examples[0])!r}: "
+                                         "use 'captcha-edge predict' to read images"]
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    bad = camera(str(junk))
+    assert bad.returncode == 1 and bad.stderr.splitlines() == [
+        f"captcha-edge camera: expected a video file OpenCV can open, could not open {str(junk)!r}"]
 
 
 @pytest.mark.e2e

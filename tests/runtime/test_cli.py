@@ -102,6 +102,31 @@ def test_csv_quotes_awkward_paths_and_carries_errors(invoke, examples, tmp_path)
     assert bad[0] == str(tmp_path / "zero.png") and bad[1:3] == ["", ""] and "0-byte" in bad[3]
 
 
+def test_predict_dash_reads_one_image_from_stdin(invoke, examples):
+    data = examples[0].read_bytes()
+    text = invoke("predict", *M, "-", input=data)
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.startswith(f"-\t{examples[0].stem}\t")
+    out = invoke("predict", *M, "--format", "jsonl", examples[1], "-", input=data)
+    assert out.exit_code == 0
+    assert [(r["path"], r["text"]) for r in jsonl(out.stdout)] == [(str(examples[1]), examples[1].stem),
+                                                                   ("-", examples[0].stem)]
+
+
+def test_predict_dash_with_empty_or_bad_stdin_is_one_error_record_and_exit_1(invoke, examples, monkeypatch):
+    empty = invoke("predict", *M, "--format", "jsonl", "-", examples[0], input=b"")
+    assert empty.exit_code == 1 and empty.stderr == ""
+    records = jsonl(empty.stdout)
+    assert records[0] == {"path": "-", "error": "expected one image's bytes on standard input, got 0 bytes"}
+    assert records[1]["text"] == examples[0].stem  # the other inputs still go through
+    junk = invoke("predict", *M, "-", input=b"not an image")
+    assert junk.exit_code == 1 and junk.stderr.splitlines() == [
+        "-: error: expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got 12 bytes OpenCV cannot decode"]
+    monkeypatch.setenv("CAPTCHA_EDGE_MAX_FILE_BYTES", "100")
+    big = invoke("predict", *M, "--format", "jsonl", "-", input=examples[0].read_bytes())
+    assert big.exit_code == 1 and "at most 100 bytes" in jsonl(big.stdout)[0]["error"]
+
+
 @pytest.mark.parametrize("model", ["no-such-model", "garbage.tflite", "missing.tflite", "a-directory"])
 def test_model_problems_are_usage_errors(invoke, examples, tmp_path, model, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -157,23 +182,27 @@ def test_info_json(invoke, shipped):
 
 def test_info_text_default_model(invoke):
     from edge_runtime.contract import read_contract
-    from edge_runtime.registry import resolve
+    from edge_runtime.registry import default_model, resolve
 
     out = invoke("info")
     assert out.exit_code == 0
     c = read_contract(resolve("default").read_bytes())
     assert f"  charset: {c.charset}" in out.stdout.splitlines()
     assert f"  quantization: {c.quantization}" in out.stdout.splitlines()
-    assert out.stdout.startswith("file: ") and "convctc-fast-int8.tflite" in out.stdout.splitlines()[0]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "default:" and lines[1] == f"  model: {default_model()}"  # which variant, and why
+    assert f"file: {resolve('default')}" in lines
 
 
 def test_info_list(invoke, shipped):
+    from edge_runtime.registry import default_model
+
     out = invoke("info", "--list")
     lines = out.stdout.splitlines()
     assert out.exit_code == 0 and len(lines) == len(shipped)
-    assert [line.split("\t")[0] for line in lines].count("convctc-fast-int8 (default)") == 1
+    assert [line.split("\t")[0] for line in lines].count(f"{default_model()} (default)") == 1
     listing = json.loads(invoke("info", "--list", "--format", "json").stdout)
-    assert listing["default"] == "convctc-fast-int8" and listing["models"] == {k: str(v) for k, v in shipped.items()}
+    assert listing["default"] == default_model() and listing["models"] == {k: str(v) for k, v in shipped.items()}
 
 
 # ---- e2e: the real command in a subprocess ------------------------------------------------------
@@ -215,6 +244,21 @@ def test_predict_real_images_gives_the_reference_texts(cli, wilhelmy, tmp_path):
     by_name = {os.path.basename(r["path"]): r for r in records}
     assert len(records) == 6 and set(by_name) == set(names)
     assert [by_name[n]["text"] for n in names] == texts
+
+
+@pytest.mark.e2e
+def test_predict_dash_reads_a_pipe_in_a_subprocess(examples):
+    import subprocess
+
+    with open(examples[0], "rb") as image:
+        out = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", *M, "--format", "jsonl", "-"],
+                             stdin=image, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == ""
+    assert jsonl(out.stdout)[0]["path"] == "-" and jsonl(out.stdout)[0]["text"] == examples[0].stem
+    empty = subprocess.run([sys.executable, "-m", "edge_runtime", "predict", *M, "-"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 1 and empty.stdout == ""
+    assert empty.stderr.splitlines() == ["-: error: expected one image's bytes on standard input, got 0 bytes"]
 
 
 @pytest.mark.e2e

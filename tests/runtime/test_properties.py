@@ -10,10 +10,10 @@ from edge_runtime import images
 from edge_runtime.contract import read_contract
 from edge_runtime.errors import ImageError, ModelError
 from edge_runtime.flatbuf import has_per_channel_fully_connected, operator_count, read_metadata
-from edge_runtime.registry import DEFAULT_MODEL, shipped_models
+from edge_runtime.registry import default_model, shipped_models
 from support import example_paths
 
-MODEL = shipped_models()[DEFAULT_MODEL].read_bytes()
+MODEL = shipped_models()[default_model()].read_bytes()
 PNG = example_paths()[0].read_bytes()  # a committed example
 
 

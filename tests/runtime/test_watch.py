@@ -242,6 +242,35 @@ def test_watch_command_in_process(invoke, examples, inbox, tmp_path):
     assert both.exit_code == 2 and "at most one" in both.stderr
 
 
+def test_stray_files_image_names_get_an_error_record_other_names_are_left_alone(invoke, examples, inbox, tmp_path):
+    """The rule the README and --help state: a non-image under an image name gets an error
+    record; notes.txt and a writer's temporary x.png.part get none and are not deleted."""
+    copy_in(examples[0], inbox)
+    (inbox / "notes.txt").write_text("the user's own file")
+    (inbox / "scan.PNG").write_text("not an image, under an image name")
+    (inbox / "next.png.part").write_bytes(examples[1].read_bytes()[:100])  # still being written
+    out = tmp_path / "out.jsonl"
+    run = invoke("watch", inbox, "--model", EXAMPLES_MODEL, "--output", out, "--delete-done", "--settle", "0",
+                 "--interval", "0.01", "--exit-when-idle", "0.1")
+    assert run.exit_code == 1
+    got = records(out)
+    assert names(got) == [examples[0].name, "scan.PNG"]
+    assert got[1]["error"].startswith("expected") and "text" not in got[1]
+    assert sorted(p.name for p in inbox.iterdir()) == ["next.png.part", "notes.txt"]  # left alone, not deleted
+
+
+def test_watch_help_and_readme_state_which_files_are_read(invoke):
+    from edge_runtime.images import IMAGE_EXTENSIONS
+    from support import ROOT
+
+    help_text = " ".join(invoke("watch", "--help").stdout.split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "notes.txt" in help_text and "no record" in help_text and "gets an error record" in help_text
+    assert "notes.txt" in readme and "no record, never moved or deleted" in readme
+    for ext in IMAGE_EXTENSIONS:  # the lists in the help and the README stay the code's
+        assert ext in help_text and f"{ext} " in readme.replace("`", " ")
+
+
 PNG_END = b"IEND\xaeB`\x82"
 
 

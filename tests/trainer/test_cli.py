@@ -68,3 +68,105 @@ def test_a_run_without_weights_says_so(train_cli, tmp_path):
 def test_usage_errors_exit_2(train_cli, synth_data, tmp_path, args, fragment):
     result = train_cli("fit", "--data", synth_data, "--out", tmp_path / "run", *args, code=2)
     assert fragment in result.stderr and not (tmp_path / "run").exists()
+
+
+# ---- export and evaluate: on a run made without training (built weights, saved), so no fit ------
+
+
+def untrained_run(root, data, charset, select="last", weights=("last",)):
+    """A run directory as fit leaves it, with freshly built (untrained) weights: fast to make."""
+    from trainer import data as D
+    from trainer.models import build
+    from trainer.train import new_split
+
+    config = RunConfig(arch="convctc-fast", data_dir=str(data), kind="ctc", charset=charset, label_length=None,
+                       height=32, width=128, width_mult=0.25, select=select)
+    run = Run(root)
+    run.start(config)
+    run.write_split(new_split(config, D.load_folder(config.data_dir, config.input_spec, charset, None).names))
+    model = build(config)
+    for which in weights:
+        model.save_weights(getattr(run, f"{which}_weights"))
+    run.write_state({"epoch": 3, "best_epoch": 3, "best_val_accuracy": 0.25, "done": True,
+                     "history": [{"epoch": e, "val_accuracy": a} for e, a in ((1, 0.5), (2, 0.75), (3, 0.25))]})
+    return run
+
+
+@pytest.fixture(scope="module")
+def last_run(synth_data, charset, tmp_path_factory):
+    """A --select last run that has only last.weights.h5: whatever reads best.weights.h5 fails."""
+    return untrained_run(tmp_path_factory.mktemp("last") / "run", synth_data, charset)
+
+
+def test_select_last_is_reported_as_the_last_epoch_and_its_weights(last_run, train_cli, tmp_path):
+    assert last_run.kept_weights == last_run.last_weights
+    summary = last_run.kept_summary(last_run.state)  # fit's final line and its resume line
+    assert summary == "validation accuracy 0.2500 at the last epoch, 3" and "best" not in summary
+    evaluated = train_cli("evaluate", last_run.root, "--out", tmp_path / "eval", "--format", "json", "--no-plots")
+    assert json.loads(evaluated.stdout)["model"] == f"{last_run.root} (keras, last.weights.h5)"
+    train_cli("export", last_run.root, "--quantize", "float32", "--out", tmp_path / "m.tflite")
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["run"]["weights"] == "last.weights.h5" and report["run"]["select"] == "last"
+
+
+def test_select_best_still_reports_the_best_epoch(synth_data, charset, tmp_path):
+    run = untrained_run(tmp_path / "run", synth_data, charset, select="best", weights=("best",))
+    assert run.kept_weights == run.best_weights
+    assert run.kept_summary(run.state) == "best validation accuracy 0.2500 at epoch 3"
+
+
+def test_int8_disagreement_names_min_agreement_in_one_quiet_line(last_run, train_cli, tmp_path, monkeypatch, capfd):
+    """It used to say only "int8 agreement ... below 0.98", after ~40 lines of TensorFlow output."""
+    from trainer import export
+
+    real_parity = export.parity
+    monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), "agreement_with_keras": 0.5})
+    result = train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / "m.tflite", code=1)
+    images = len(last_run.split["val"])
+    assert result.stderr == (f"Error: expected the int8 model to agree with Keras on at least --min-agreement 0.98 "
+                             f"of the {images} validation images, measured 0.5000; pass a lower --min-agreement to "
+                             "accept it\n")
+    assert result.stdout == "" and not (tmp_path / "m.tflite").exists()
+    native = capfd.readouterr()  # what TensorFlow's C++ side wrote to the file descriptors
+    assert "fully_quantize" not in native.err and "Saved artifact" not in native.out
+
+
+def test_min_agreement_help_says_what_the_code_does(train_cli):
+    help_text = " ".join(train_cli("export", "--help").stdout.split())
+    assert "reads the same text as Keras on less than this share" in help_text
+
+
+def test_export_refuses_to_replace_a_shipped_model(last_run, train_cli):
+    from edge_runtime.registry import resolve
+
+    shipped = resolve("default")
+    before = shipped.read_bytes()
+    result = train_cli("export", last_run.root, "--quantize", "int8", "--out", shipped, code=2)
+    assert result.stderr == (f"Error: expected an --out that is not a shipped model, got {shipped}, which the runtime "
+                             "ships; write elsewhere, or pass --overwrite to replace it\n")
+    every = train_cli("export", last_run.root, "--quantize", "all", "--out", shipped.parent, code=2)
+    assert every.stderr.startswith("Error: expected an --out that is not a shipped model")
+    assert shipped.read_bytes() == before
+
+
+def test_overwrite_lets_an_export_replace_a_shipped_model(tmp_path):
+    from edge_runtime.errors import UsageError
+    from edge_runtime.registry import resolve
+    from trainer.export import refuse_shipped
+
+    shipped = resolve("default")
+    with pytest.raises(UsageError, match="pass --overwrite"):
+        refuse_shipped([tmp_path / "mine.tflite", shipped])
+    refuse_shipped([shipped], overwrite=True)
+    refuse_shipped([tmp_path / "mine.tflite", shipped.with_name("new-model.tflite")])  # not shipped: allowed
+
+
+@pytest.mark.e2e
+def test_export_in_a_subprocess_prints_one_line_and_no_tensorflow_noise(last_run, tmp_path):
+    """TensorFlow's import banners (absl, oneDNN) and the converter's output only show in a new process."""
+    out = subprocess.run([sys.executable, "-c", "from trainer.cli import main; main()", "export", str(last_run.root),
+                          "--quantize", "int8",
+                          "--out", str(tmp_path / "m.tflite"), "--min-agreement", "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr == "" and len(out.stdout.splitlines()) == 1 and "int8; validation accuracy" in out.stdout
