@@ -35,14 +35,34 @@ class Quantization(StrEnum):
     INT8 = "int8"
 
 
+class Resize(StrEnum):
+    """How an image of any size becomes height x width (see :func:`edge_runtime.preprocess.fit`):
+    ``stretch`` to it, or ``pad``: scaled to fit, aspect ratio kept, centred on white."""
+
+    STRETCH = "stretch"
+    PAD = "pad"
+
+
+class Color(StrEnum):
+    """What the input's channels hold: 1 gray channel, or 3 channels in RGB order."""
+
+    GRAY = "gray"
+    RGB = "rgb"
+
+
 KINDS = tuple(k.value for k in Kind)
 QUANTIZATIONS = tuple(q.value for q in Quantization)
+RESIZES = tuple(r.value for r in Resize)
+COLORS = tuple(c.value for c in Color)
+#: The channels of each colour.
+CHANNELS = {Color.GRAY.value: 1, Color.RGB.value: 3}
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the model's input tensor holds: gray pixels resized to height x width, then
-    ``value = pixel * scale + offset`` (pixels 0..255)."""
+    """What the model's input tensor holds: gray (1 channel) or RGB (3) pixels brought to
+    height x width by the ``resize`` policy, then ``value = pixel * scale + offset`` (pixels 0..255).
+    Files written before ``resize`` existed were all stretched: that is its default."""
 
     height: int
     width: int
@@ -50,7 +70,8 @@ class InputSpec:
     scale: float = 1.0 / 255.0
     offset: float = 0.0
     layout: str = "NHWC"
-    color: str = "gray"
+    color: str = Color.GRAY.value
+    resize: str = Resize.STRETCH.value
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,9 @@ class Contract:
     quantization: str = "float32"
     trainer_version: str = ""
     format_version: int = FORMAT_VERSION
+    # The label lengths seen in training; None in files written before they were recorded.
+    min_length: int | None = None
+    max_length: int | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
@@ -80,6 +104,16 @@ class Contract:
                        label_length=label_length if kind is Kind.MULTIHEAD else None, **fields)
         contract.validate()
         return contract
+
+    @property
+    def length_range(self) -> tuple[int, int] | None:
+        """(shortest, longest) label this model was trained on: the recorded range, else a
+        multihead model's label_length; None for an older CTC file that recorded none."""
+        if self.min_length is not None:
+            return self.min_length, self.max_length
+        if self.kind == Kind.MULTIHEAD:
+            return self.label_length, self.label_length
+        return None
 
     @property
     def num_classes(self) -> int:
@@ -135,17 +169,29 @@ class Contract:
             raise ContractError(f"expected a positive label_length for a multihead model, got {self.label_length!r}")
         if self.quantization not in QUANTIZATIONS:
             raise ContractError(f"expected quantization in {QUANTIZATIONS}, got {self.quantization!r}")
+        self._validate_lengths()
         s = self.input
         for name in ("height", "width", "channels"):
             value = getattr(s, name)
             if not isinstance(value, int) or value < 1:
                 raise ContractError(f"expected input.{name} to be a positive integer, got {value!r}")
-        if s.channels != 1 or s.color != "gray" or s.layout != "NHWC":
+        if CHANNELS.get(s.color) != s.channels or s.layout != "NHWC":
             raise ContractError(
-                f"expected a 1-channel gray NHWC input, got {s.channels} channel(s), {s.color}, {s.layout}"
+                f"expected a 1-channel gray or 3-channel rgb NHWC input, got {s.channels} channel(s), {s.color}, {s.layout}"
             )
+        if s.resize not in RESIZES:
+            raise ContractError(f"expected input.resize in {RESIZES}, got {s.resize!r}")
         if not isinstance(s.scale, (int, float)) or s.scale <= 0:
             raise ContractError(f"expected a positive input.scale, got {s.scale!r}")
+
+    def _validate_lengths(self) -> None:
+        lo, hi = self.min_length, self.max_length
+        if lo is None and hi is None:
+            return
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+            raise ContractError(f"expected min_length and max_length with 1 <= min_length <= max_length, got {lo!r} and {hi!r}")
+        if self.kind == Kind.MULTIHEAD and hi > self.label_length:
+            raise ContractError(f"expected max_length at most the {self.label_length} heads of a multihead model, got {hi}")
 
     def class_chars(self) -> list[str]:
         """The character of every class index; the CTC blank maps to ''."""

@@ -20,7 +20,8 @@ our split of the 863 Wilhelmy & Rosas images, and `synth36-int8` (a-z0-9) on syn
 from `captcha-train synth`. Each `.json` file beside a model has its validation accuracy, its
 agreement with the Keras model, its size, the exact `fit` and `export` commands, the split (seed
 and validation file names), and the latency below. `captcha-edge info --model NAME` shows the
-embedded contract. The runtime's default is **`{default}`**.
+embedded contract. The runtime's default is the `convctc-fast` network in the precision that is
+fastest on the CPU: here **`{default}`** (int8 on ARM and x86 with VNNI, float32 on x86 without).
 
 Validation: for the Wilhelmy models, {val} images that training never saw (seed 0, 15 %).
 "kept epoch" says which weights were exported: `last` (validation steered nothing, so the score
@@ -45,6 +46,9 @@ NOTES = {
                     "--tflite converted/synth36-int8.tflite`. Its latency above is on the Wilhelmy images (same input size).",
     "convctc-fast-int8": "5-fold cross-validation of the same recipe (`fit ... --folds 5`), int8 through edge_runtime: "
                          "171/173, 172/173, 171/173, 170/172, 172/172, mean 99.19 % (`python scripts/bench_models.py`).",
+    "convctc-fast-float32": "the same trained weights as `convctc-fast-int8` (one run, `runs/fs`), exported as float32: "
+                            "`--model default` names it on x86 CPUs without VNNI, where it is about twice as fast as int8 "
+                            "(see the README, \"Which model is the default\"). Both read the reference images identically.",
     "cnn-attn-int8": "5-fold cross-validation of the same recipe, int8 through edge_runtime: 169/173, 170/173, "
                      "169/173, 168/172, 172/172, mean 98.26 % (`python scripts/bench_models.py`).",
 }

@@ -7,11 +7,16 @@ import cv2
 import numpy as np
 
 
+def _ink(pixels: np.ndarray, value) -> int | tuple[int, ...]:
+    """A gray drawing colour for cv2: a scalar would only paint an RGB image's first channel."""
+    return int(value) if pixels.ndim == 2 else (int(value),) * pixels.shape[2]
+
+
 def stroke(pixels: np.ndarray, rng: np.random.Generator) -> None:
     """Draw, in place, one dark curve across most of the width, like the line every real image
     has: it teaches the model that a stroke may cross any character (an n under a stroke is
     not an m)."""
-    h, w = pixels.shape
+    h, w = pixels.shape[:2]
     x0 = rng.uniform(0.0, 0.3) * w
     x1 = rng.uniform(0.7, 1.0) * w
     ys = rng.uniform(0.2, 0.8, 3) * h  # start, bend, end: a quadratic curve
@@ -19,13 +24,13 @@ def stroke(pixels: np.ndarray, rng: np.random.Generator) -> None:
     xs = x0 + (x1 - x0) * t
     yc = (1 - t) ** 2 * ys[0] + 2 * (1 - t) * t * ys[1] + t**2 * ys[2]
     points = np.stack([xs, yc], axis=1).round().astype(np.int32)
-    cv2.polylines(pixels, [points], False, int(rng.integers(0, 70)), int(rng.integers(1, 4)), cv2.LINE_AA)
+    cv2.polylines(pixels, [points], False, _ink(pixels, rng.integers(0, 70)), int(rng.integers(1, 4)), cv2.LINE_AA)
 
 
 def augment(pixels: np.ndarray, rng: np.random.Generator, strokes: float = 0.0) -> np.ndarray:
-    """One randomly distorted copy of an (H, W) uint8 image; ``strokes``: chance of an extra
-    curve across the text."""
-    h, w = pixels.shape
+    """One randomly distorted copy of an (H, W) gray or (H, W, 3) RGB uint8 image; ``strokes``:
+    chance of an extra curve across the text."""
+    h, w = pixels.shape[:2]
     angle = rng.uniform(-3.0, 3.0)
     scale = rng.uniform(0.93, 1.07)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
@@ -36,7 +41,7 @@ def augment(pixels: np.ndarray, rng: np.random.Generator, strokes: float = 0.0) 
     if rng.random() < 0.3:
         x0, x1 = sorted(rng.integers(0, w, 2))
         y0, y1 = rng.integers(0, h, 2)
-        cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), int(rng.integers(0, 120)), int(rng.integers(1, 3)))
+        cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), _ink(out, rng.integers(0, 120)), int(rng.integers(1, 3)))
     # Short-circuit: with strokes=0 no random number is drawn, so older runs replay exactly.
     if strokes and rng.random() < strokes:
         stroke(out, rng)

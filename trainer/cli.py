@@ -14,13 +14,13 @@ import sys
 import click
 
 from edge_runtime._version import __version__
-from edge_runtime.contract import QUANTIZATIONS, Kind, Quantization
+from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, Kind, Quantization
 from edge_runtime.errors import CaptchaEdgeError
 
 from .archs import ARCHS, DEFAULT_ARCH
-from .config import DEFAULTS, RunConfig
+from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .export import MIN_INT8_AGREEMENT
-from .errors import TrainerError
+from .errors import DataError, TrainerError
 from .synth import DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths
 
 SELECT = ("best", "last")
@@ -101,7 +101,14 @@ def main() -> None:
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seeds the split, initialisation and augmentation.")
 @click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=DEFAULTS["val_fraction"], show_default=True)
 @click.option("--charset", default=None, help="Allowed characters (default: those found in the labels).")
-@click.option("--input-size", default=None, metavar="HxW", help="Model input size (default: the arch's, 50x200).")
+@click.option("--input-size", default=None, metavar="HxW",
+              help="Model input size. Default: chosen from the images, " + SIZE_RULE.format(height=AUTO_HEIGHT, stride="N")
+              + "; printed before training.")
+@click.option("--resize", type=click.Choice(RESIZES), default=DEFAULTS["resize"], show_default=True,
+              help="How images become the input size: stretch to it, or pad (aspect ratio kept, centred on white). "
+                   "Recorded in the model, so devices do the same.")
+@click.option("--color", type=click.Choice(COLORS), default=DEFAULTS["color"], show_default=True,
+              help="Input channels: gray (1), or rgb (3) for styles where colour carries the signal.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=DEFAULTS["patience"], show_default=True, help="Early stopping patience (epochs).")
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
@@ -121,7 +128,7 @@ def main() -> None:
                    "training loss): then the validation score is an unbiased estimate.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size,
-        learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
+        resize, color, learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
     """Fit a model on a labelled folder; prints the charset (count per character) and what was
     skipped, then one line per epoch; resumable after a kill (weights and optimizer state)."""
     from trainer import data as D
@@ -138,15 +145,25 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     D.require_labels(labelled, data_dir)
     charset = charset or D.infer_charset(labelled.labels)
     D.check_charset(charset)
+    spec = ARCHS[arch]
+    shortest, longest = D.length_range(labelled.labels)
+    if spec.kind == Kind.MULTIHEAD and shortest != longest:
+        ctc = ", ".join(name for name, a in ARCHS.items() if a.kind == Kind.CTC)
+        raise DataError(f"expected labels of one length for the multi-head arch {arch}, got lengths {shortest} to "
+                        f"{longest}; use a CTC arch ({ctc}), which reads any length")
+    sizes = D.image_sizes(labelled.paths)
+    rule = None if size else SIZE_RULE.format(height=AUTO_HEIGHT, stride=spec.time_stride)
+    size = size or D.choose_input_size(sizes, spec.time_stride)
+    for line in D.size_report(sizes, size, rule):
+        _log(line)
     _quiet_tensorflow()
     from trainer.train import fit as run_fit, fit_folds
 
-    spec = ARCHS[arch]
-    size = size or (spec.height, spec.width)
     config = RunConfig(
         arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind.value, charset=charset,
-        label_length=D.common_length(labelled.labels) if spec.kind == Kind.MULTIHEAD else None,
-        height=size[0], width=size[1], seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
+        label_length=longest if spec.kind == Kind.MULTIHEAD else None,
+        height=size[0], width=size[1], resize=resize, color=color, min_length=shortest, max_length=longest,
+        seed=seed, epochs=epochs, batch_size=batch_size or spec.batch_size,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select,

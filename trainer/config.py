@@ -9,7 +9,14 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Mapping
 
 from edge_runtime._version import __version__
-from edge_runtime.contract import Contract, InputSpec, Quantization
+from edge_runtime.contract import CHANNELS, Color, Contract, InputSpec, Quantization, Resize
+
+
+#: The input size chosen from the data when --input-size is not given (stated once, printed with the size).
+SIZE_RULE = ("height {height}; width = {height} x the median width/height of the images, "
+             "rounded to a multiple of {stride} (the arch's width per time step)")
+#: The height of a chosen input size: that of the shipped models, enough for CAPTCHA glyphs.
+AUTO_HEIGHT = 50
 
 
 @dataclass(frozen=True)
@@ -38,17 +45,23 @@ class RunConfig:
     select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
     labels: str | None = None  # the labels file (relative to data_dir if inside it); None: labels from file names
     ignore_case: bool = False  # labels and charset folded to lowercase
+    resize: str = Resize.STRETCH.value  # the contract's resize policy (edge_runtime.preprocess.fit)
+    color: str = Color.GRAY.value  # "gray" (1 channel) or "rgb" (3)
+    min_length: int | None = None  # label lengths of the training data; None in runs made before they were kept
+    max_length: int | None = None
     trainer_version: str = __version__
 
     @property
     def input_spec(self) -> InputSpec:
-        return InputSpec(height=self.height, width=self.width)
+        return InputSpec(height=self.height, width=self.width, channels=CHANNELS[self.color], color=self.color,
+                         resize=self.resize)
 
     def contract(self, quantization: str = Quantization.FLOAT32, metrics: Mapping[str, Any] | None = None) -> Contract:
         """The model this run makes, described as the runtime reads it: class layout (charset,
         CTC blank, classes), input, arch; export adds the quantization and the run's metrics."""
         return Contract.for_charset(self.kind, self.charset, self.input_spec, self.label_length, arch=self.arch,
                                     quantization=str(quantization), trainer_version=__version__,
+                                    min_length=self.min_length, max_length=self.max_length,
                                     metrics=dict(metrics or {}))
 
 

@@ -55,6 +55,7 @@ from edge_runtime.contract import InputSpec
 from edge_runtime.errors import CaptchaEdgeError
 from edge_runtime.preprocess import prepare
 
+from .config import AUTO_HEIGHT
 from .errors import DataError
 
 #: Labels files found in a data folder without --labels, in this order of the docs (two at once is an error).
@@ -92,7 +93,7 @@ class Skipped:
 
 @dataclass
 class Dataset:
-    """Preprocessed images (N, H, W) uint8 with their labels, in name order."""
+    """Preprocessed images (N, H, W) gray or (N, H, W, 3) RGB uint8 with their labels, in name order."""
 
     names: list[str]
     labels: list[str]
@@ -398,6 +399,57 @@ def label_report(labels: list[str], charset: str, source: str | None = None, rar
     return lines
 
 
+#: Image sizes are read (from file headers) for at most this many images, evenly spread.
+SIZE_SAMPLE = 500
+
+
+def image_sizes(paths: list[Path], sample: int = SIZE_SAMPLE) -> Counter:
+    """Counter of (height, width) over up to ``sample`` images, evenly spread, read from their
+    headers (a file whose header says nothing is decoded; an unreadable one is left out)."""
+    sizes: Counter = Counter()
+    for path in paths[:: max(1, len(paths) // sample)]:
+        try:
+            wh = images.header_size(images.read_file(path))
+            sizes[(wh[1], wh[0]) if wh else images.load(path).shape[:2]] += 1
+        except CaptchaEdgeError:
+            continue
+    return sizes
+
+
+def choose_input_size(sizes: Counter, stride: int, height: int = AUTO_HEIGHT) -> tuple[int, int]:
+    """The input size of :data:`trainer.config.SIZE_RULE` for images of these sizes."""
+    if not sizes:
+        raise DataError("expected readable images to choose an input size from, got none; pass --input-size HxW")
+    aspects = np.repeat([w / h for h, w in sizes], list(sizes.values()))
+    width = max(stride, int(round(height * float(np.median(aspects)) / stride)) * stride)
+    return height, width
+
+
+def size_report(sizes: Counter, size: tuple[int, int], rule: str | None) -> list[str]:
+    """One line: the images' sizes (a mixed folder is reported, not refused) and the input size,
+    with the rule that chose it (``rule`` None: given with --input-size)."""
+    if not sizes:
+        return []
+    seen = sum(sizes.values())
+    (h, w), n = sizes.most_common(1)[0]
+    if len(sizes) == 1:
+        found = f"images are {h}x{w}"
+    else:
+        heights, widths = [s[0] for s in sizes], [s[1] for s in sizes]
+        found = (f"mixed image sizes: {len(sizes)} different in {seen} images read, {min(heights)}-{max(heights)} high "
+                 f"and {min(widths)}-{max(widths)} wide (most common {h}x{w}, {n} images)")
+    how = f"chosen: {rule}" if rule else "from --input-size"
+    return [f"{found}; input size {size[0]}x{size[1]} ({how})"]
+
+
+def length_range(labels: list[str]) -> tuple[int, int]:
+    """(shortest, longest) label length."""
+    if not labels:
+        raise DataError("expected at least one labelled image, got none")
+    lengths = [len(l) for l in labels]
+    return min(lengths), max(lengths)
+
+
 def common_length(labels: list[str]) -> int:
     if not labels:
         raise DataError("expected at least one labelled image, got none")
@@ -426,7 +478,8 @@ def load_folder(
             continue
         good_names.append(name)
         good_labels.append(label)
-    pixels = np.stack(rows) if rows else np.zeros((0, spec.height, spec.width), np.uint8)
+    empty = (0, spec.height, spec.width) + ((spec.channels,) if spec.channels > 1 else ())
+    pixels = np.stack(rows) if rows else np.zeros(empty, np.uint8)
     return Dataset(good_names, good_labels, pixels, skipped)
 
 

@@ -41,8 +41,10 @@ def tflite_texts(model_file: str | os.PathLike, pixels: np.ndarray, threads: int
     """Texts from an exported model through the edge runtime itself (same code as a device)."""
     from edge_runtime.recognizer import Recognizer
 
+    from .predict import as_decoded
+
     rec = Recognizer.from_file(model_file, threads=threads)
-    return [rec.recognize(p).text for p in pixels]
+    return [rec.recognize(as_decoded(p, rec.contract.input)).text for p in pixels]
 
 
 def evaluate(run_dir: str | os.PathLike, data_dir: str | None = None, tflite: str | None = None,

@@ -26,7 +26,7 @@ from edge_runtime.registry import is_shipped
 
 from . import data as D
 from .errors import ExportError
-from .predict import decode_batch, predict_probs, to_inputs
+from .predict import as_decoded, decode_batch, predict_probs, to_inputs
 from .runs import Run
 
 #: Default minimum share of validation images on which the int8 model must read the same
@@ -159,6 +159,7 @@ def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels
     rec = Recognizer.from_file(model_file, threads=1)
     tfl_texts, tfl_probs, invoke_ms = [], [], []
     for p in pixels:
+        p = as_decoded(p, contract.input)  # the BGR image a device would decode, for rgb models
         pred = rec.recognize(p)
         tfl_texts.append(pred.text)
         invoke_ms.append(pred.timings.invoke_ms)

@@ -1,5 +1,5 @@
 """Keras model families: one builder per name of :mod:`trainer.archs`. Every builder returns a
-model from (N, H, W, 1) float inputs to (N, steps, classes) probabilities: per-position softmax
+model from (N, H, W, channels) float inputs (1: gray, 3: RGB) to (N, steps, classes) probabilities: per-position softmax
 heads (multihead) or per-time-step softmax over charset + blank (CTC); :func:`build` takes the
 number of classes from the run's contract.
 
@@ -34,9 +34,9 @@ def _heads(x, num_classes: int, label_length: int, hidden: int | None, dropout: 
     return layers.Concatenate(axis=1, name="positions")(outs) if len(outs) > 1 else outs[0]
 
 
-def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0, inference=False, channels=1):
     """The textbook multi-head CNN, layer for layer."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     x = layers.Conv2D(_f(16, width_mult), 3, padding="same", activation="relu")(inp)
     x = layers.MaxPooling2D()(x)
     x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
@@ -56,11 +56,11 @@ def _conv_bn(x, filters, name, separable=False):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+def build_cnn(height, width, num_classes, label_length, width_mult=1.0, inference=False, channels=1):
     """Multi-head CNN on the convctc trunk: rows collapsed by a learned full-height convolution
     (averaging them away lost too much), context along the width, then a 1x1 squeeze and one
     shared hidden layer feeding one small softmax head per position."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     x = _conv_trunk(inp, width_mult)
     x = layers.Conv2D(_f(32, width_mult), 1, activation="relu", name="squeeze")(x)
     x = layers.Flatten()(x)
@@ -107,7 +107,7 @@ def _attention_pool(tensors):
     return keras.ops.sum(keras.ops.expand_dims(weights, -1) * keras.ops.expand_dims(features, 1), axis=2)
 
 
-def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inference=False):
+def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inference=False, channels=1):
     """Multi-head CNN whose heads look before they classify: each position head is a softmax over
     the width (its own attention, plus a learned prior on where that character usually sits) that
     pools the trunk's features, and one small classifier shared by all heads reads the pooled
@@ -115,7 +115,7 @@ def build_cnn_attn(height, width, num_classes, label_length, width_mult=1.0, inf
     over the flattened map (1.5M textbook parameters) cannot with 734 images. A CTC side output
     on the trunk, in training only, teaches it where characters are; the export graph has the
     heads only."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     trunk = _conv_trunk(inp, width_mult)                        # (N, 1, T, C)
     steps, channels = trunk.shape[2], trunk.shape[3]
     features = layers.Reshape((steps, channels), name="features")(trunk)
@@ -138,9 +138,9 @@ def primary(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.outputs[0], name=model.name)
 
 
-def _input(height, width, inference):
+def _input(height, width, inference, channels):
     # The export graph has a fixed batch of 1: no dynamic-shape ops (SHAPE/FILL) for LSTM states.
-    return keras.Input((height, width, 1), batch_size=1 if inference else None, name="image")
+    return keras.Input((height, width, channels), batch_size=1 if inference else None, name="image")
 
 
 def _reverse_time(x, name):
@@ -191,9 +191,9 @@ def _to_sequence(x):
     return layers.Reshape((w, h * c), name="sequence")(x)
 
 
-def build_crnn_faithful(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+def build_crnn_faithful(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
     """The Keras "OCR model for reading Captchas" design: 2 conv blocks, 2 BiLSTMs, CTC."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     x = layers.Conv2D(_f(32, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv1")(inp)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Conv2D(_f(64, width_mult), 3, activation="relu", kernel_initializer="he_normal", padding="same", name="Conv2")(x)
@@ -207,9 +207,9 @@ def build_crnn_faithful(height, width, num_classes, label_length=None, width_mul
     return keras.Model(inp, out, name="crnn_faithful")
 
 
-def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
     """BatchNorm conv stack down to width/8 time steps, one small BiLSTM, CTC."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     x = inp
     for i, filters in enumerate((32, 64, 96)):
         x = _conv_bn(x, _f(filters, width_mult), f"block{i}")
@@ -229,16 +229,16 @@ def _ctc_steps(trunk, num_classes: int, prefix: str = ""):
     return layers.Reshape((x.shape[2], num_classes), name=f"{prefix}steps")(x)
 
 
-def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
     """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     return keras.Model(inp, _ctc_steps(_conv_trunk(inp, width_mult), num_classes), name="convctc")
 
 
-def build_convctc_fast(height, width, num_classes, label_length=None, width_mult=1.0, inference=False):
+def build_convctc_fast(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
     """convctc at about a third of the multiply-accumulates: thinner first blocks and a separable
     third block (the full-resolution 3x3 convolutions were most of the cost)."""
-    inp = _input(height, width, inference)
+    inp = _input(height, width, inference, channels)
     x = _conv_trunk(inp, width_mult, filters=(16, 32, 64), separable=(False, False, True))
     return keras.Model(inp, _ctc_steps(x, num_classes), name="convctc_fast")
 
@@ -294,7 +294,8 @@ def build(config: RunConfig, inference: bool = False) -> keras.Model:
     """The run's model; ``inference=True`` gives the export graph (recurrences unrolled, no
     dropout, batch 1, no training-only outputs)."""
     return BUILDERS[config.arch](config.height, config.width, config.contract().num_classes, config.label_length,
-                                 width_mult=config.width_mult, inference=inference)
+                                 width_mult=config.width_mult, inference=inference,
+                                 channels=config.input_spec.channels)
 
 
 def inference_graph(trained: keras.Model, config: RunConfig) -> keras.Model:

@@ -15,8 +15,16 @@ PREDICT_BATCH = 64
 
 
 def to_inputs(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(N, H, W) uint8 pixels -> (N, H, W, 1) float model inputs, normalised as the contract says."""
-    return normalise(pixels, spec)[..., None]
+    """(N, H, W) gray or (N, H, W, 3) RGB uint8 pixels -> (N, H, W, channels) float model inputs,
+    normalised as the contract says."""
+    values = normalise(pixels, spec)
+    return values if values.ndim == 4 else values[..., None]
+
+
+def as_decoded(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """One image's prepared pixels as a device decodes images (OpenCV's BGR order for rgb models),
+    so that the runtime's ``prepare`` gives them back unchanged: for checking exported files."""
+    return np.ascontiguousarray(pixels[..., ::-1]) if spec.channels == 3 else pixels
 
 
 def predict_probs(model, inputs: np.ndarray) -> np.ndarray:

@@ -20,8 +20,9 @@ from . import data as D
 from .config import DEFAULTS, RunConfig
 from .errors import RunError
 
-#: Settings that may change when a run is resumed: it just trains longer or stops later.
-RESUMABLE = ("epochs", "patience")
+#: Settings that may change when a run is resumed: it just trains longer or stops later; the label
+#: lengths only describe the data (runs made before they were recorded lack them).
+RESUMABLE = ("epochs", "patience", "min_length", "max_length")
 PARTS = {"train": "training", "val": "validation"}
 
 

@@ -47,6 +47,18 @@ def ctc_loss_fn(blank_index: int):
     return ctc_loss
 
 
+def check_time_steps(config: RunConfig, steps: int, labels: list[str]) -> None:
+    """A CTC model reads L characters only from at least 2L-1 time steps (in the worst case every
+    character repeats, and repeats need a blank between them): refuse longer labels up front."""
+    if config.kind != Kind.CTC or not labels:
+        return
+    longest = max(labels, key=len)
+    if 2 * len(longest) - 1 > steps:
+        raise DataError(f"expected labels of at most {(steps + 1) // 2} characters for the {steps} time steps of "
+                        f"{config.arch} at input width {config.width} (CTC needs 2L-1 steps for L characters), got "
+                        f"{longest!r} with {len(longest)}; pass a wider --input-size or shorten the labels")
+
+
 AUX_CTC_WEIGHT = 0.5  # weight of a multi-head model's training-only CTC output
 
 
@@ -148,7 +160,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         report: bool = True) -> dict:
     """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
     Before training it logs the labels and what was skipped (``report``)."""
-    from .models import build
+    from .models import build, primary
 
     D.check_charset(config.charset)
     run = Run(out)
@@ -163,7 +175,9 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         check_no_leak(config, val.names)  # before the (slow) build: a leak fails at once
 
     keras.utils.set_random_seed(config.seed)
-    model = compile_model(build(config), config)
+    model = build(config)
+    check_time_steps(config, primary(model).output_shape[1], train.labels + val.labels)
+    model = compile_model(model, config)
     if initialise:
         # Loaded after the seeded build, as always: the random draws of a run stay the same.
         init_weights(model, Run(config.init_from).load_keras(), config.init_from, log)

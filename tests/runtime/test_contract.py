@@ -124,7 +124,13 @@ def test_blank_in_the_middle_moves_the_classes():
     ({"format_version": 99}, "format_version"),
     ({"input": {"height": 0, "width": 10}}, "input.height"),
     ({"input": {"height": 10, "width": 2.5}}, "input.width"),
-    ({"input": {"height": 10, "width": 10, "channels": 3}}, "1-channel"),
+    ({"input": {"height": 10, "width": 10, "channels": 3}}, "1-channel gray or 3-channel rgb"),
+    ({"input": {"height": 10, "width": 10, "color": "rgb"}}, "1-channel gray or 3-channel rgb"),
+    ({"input": {"height": 10, "width": 10, "resize": "crop"}}, "input.resize"),
+    ({"min_length": 4}, "min_length and max_length"),
+    ({"min_length": 6, "max_length": 4}, "min_length <= max_length"),
+    ({"min_length": 0, "max_length": 4}, "min_length"),
+    ({"kind": "multihead", "blank_index": None, "label_length": 5, "min_length": 4, "max_length": 6}, "at most the 5 heads"),
     ({"input": {"height": 10, "width": 10, "layout": "NCHW"}}, "NHWC"),
     ({"input": {"height": 10, "width": 10, "scale": 0}}, "input.scale"),
     ({"input": {"height": 10}}, "contract fields"),
@@ -186,3 +192,31 @@ def test_broken_contract_json_inside_a_model_is_refused(tmp_path, shipped):
 def test_unknown_model_name():
     with pytest.raises(ModelError, match="shipped model name"):
         load_model("no-such-model")
+
+
+def test_files_without_the_newer_fields_read_as_before():
+    """Contracts written before the length range, resize policy and colour were recorded (every
+    shipped model) mean: stretched gray input, no recorded range (a multihead's is its length)."""
+    d = base().to_dict()
+    for key in ("min_length", "max_length"):
+        del d[key]
+    for key in ("resize", "color", "channels"):
+        del d["input"][key]
+    c = Contract.from_dict(d)
+    assert (c.input.resize, c.input.color, c.input.channels) == ("stretch", "gray", 1)
+    assert c.min_length is None and c.max_length is None and c.length_range is None
+    head = Contract.for_charset("multihead", "abc", InputSpec(32, 128), 5)
+    assert head.length_range == (5, 5)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_contracts_get_the_defaults(name, shipped):
+    c = read_contract(shipped[name].read_bytes())
+    assert (c.input.resize, c.input.color, c.input.channels) == ("stretch", "gray", 1)
+    assert "min_length" not in json.loads(read_metadata(shipped[name].read_bytes())[METADATA_NAME])
+
+
+def test_new_fields_round_trip_through_json():
+    c = base(input=InputSpec(40, 160, channels=3, color="rgb", resize="pad"), min_length=4, max_length=6)
+    back = Contract.from_json(c.to_json())
+    assert back == c and back.length_range == (4, 6) and back.input.resize == "pad"

@@ -78,10 +78,11 @@ def test_evaluate_says_which_validation_images_could_not_be_read(crnn_run, own_d
 def test_every_mode_carries_the_run_contract(crnn_run, exported):
     layout = crnn_run.config.contract()
     assert layout == Contract.for_charset("ctc", crnn_run.config.charset, crnn_run.config.input_spec, arch="crnn",
-                                          trainer_version=layout.trainer_version)
+                                          trainer_version=layout.trainer_version, min_length=5, max_length=5)
     for mode, path in exported.items():
         contract = read_contract(path.read_bytes())
         assert contract.quantization == mode and contract.kind == "ctc" and contract.arch == "crnn"
+        assert contract.length_range == (5, 5) and contract.input.resize == "stretch"
         assert (contract.charset, contract.blank_index, contract.class_chars(), contract.num_classes, contract.input) == \
             (layout.charset, layout.blank_index, layout.class_chars(), layout.num_classes, layout.input)
         assert contract.metrics["val_images"] == 7 and contract.metrics["params"] > 0

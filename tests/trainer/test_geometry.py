@@ -1,0 +1,103 @@
+"""Variable-length labels, the input size chosen from the data, the pad policy and RGB input,
+end to end: a folder of mixed sizes, label lengths (4-6) and cases, labelled by a labels file,
+fits, exports int8, and is read back by ``captcha-edge predict``, with ``info`` showing the
+model's length range and resize policy."""
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge_runtime.cli import main as edge_main
+from edge_runtime.contract import read_contract
+from trainer import data as D
+from trainer.config import AUTO_HEIGHT, RunConfig
+from trainer.synth import render
+from trainer.train import check_time_steps
+
+#: Both cases of some letters, so the labels keep them apart.
+MIXED_CASE = "abcdABCD2345"
+#: Quick settings without --input-size: the size is chosen from the images.
+QUICK = ["--width-mult", "0.25", "--batch-size", "8", "--max-steps", "2", "--no-augment", "--seed", "1", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    """36 images in a labels.csv folder: 40x120 and 60x240 images, labels of 4-6 characters in both
+    cases, under hash-like names that say nothing about the label."""
+    raw = tmp_path_factory.mktemp("raw")
+    render(raw, 18, MIXED_CASE, (4, 6), 1, (40, 120), log=lambda m: None)
+    render(raw, 18, MIXED_CASE, (4, 6), 2, (60, 240), log=lambda m: None)
+    folder = tmp_path_factory.mktemp("mixed")
+    lines = ["path,label"]
+    for i, path in enumerate(sorted(raw.glob("*.png"))):
+        path.rename(folder / f"img{i:03d}.png")
+        lines.append(f"img{i:03d}.png,{D.label_from_name(path)}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_input_size_rule():
+    sizes = Counter({(40, 120): 3, (60, 240): 2, (100, 400): 1})  # aspects 3, 3, 3, 4, 4, 4: median 3.5
+    assert D.choose_input_size(sizes, 4) == (AUTO_HEIGHT, 176)     # 50 x 3.5 = 175 -> 176
+    assert D.choose_input_size(sizes, 8) == (AUTO_HEIGHT, 176)
+    assert D.choose_input_size(Counter({(50, 200): 9}), 8) == (50, 200)  # the real data keeps its size
+    line = D.size_report(sizes, (50, 176), "RULE")[0]
+    assert line.startswith("mixed image sizes: 3 different in 6 images read") and "input size 50x176 (chosen: RULE)" in line
+
+
+def test_ctc_labels_too_long_for_the_time_steps_are_refused():
+    config = RunConfig(arch="convctc", data_dir=".", kind="ctc", charset="ab", label_length=None, height=32, width=32)
+    check_time_steps(config, 9, ["ab", "abaab"])  # 2*5-1 = 9 steps: enough
+    with pytest.raises(D.DataError, match=r"at most 4 characters for the 8 time steps of convctc .* got 'abaab' with 5"):
+        check_time_steps(config, 8, ["ab", "abaab"])
+
+
+def test_multihead_refuses_variable_lengths(mixed, train_cli, tmp_path):
+    out = train_cli("fit", "--data", mixed, "--arch", "cnn", "--out", tmp_path / "run", *QUICK, code=1).output
+    assert "expected labels of one length for the multi-head arch cnn, got lengths 4 to 6; use a CTC arch" in out
+    assert not (tmp_path / "run").exists()
+
+
+def test_mixed_folder_fits_exports_and_reads_back(mixed, train_cli, tmp_path):
+    run = tmp_path / "run"
+    log = train_cli("fit", "--data", mixed, "--arch", "convctc", "--out", run, "--resize", "pad", "--color", "rgb",
+                    *QUICK).output
+    assert re.search(r"mixed image sizes: 2 different in 36 images read.*input size 50x176 \(chosen: height 50", log)
+    assert "label lengths 4: " in log and "letters occur in both cases" in log
+    config = json.loads((run / "config.json").read_text())
+    assert (config["height"], config["width"], config["resize"], config["color"]) == (50, 176, "pad", "rgb")
+    assert (config["min_length"], config["max_length"]) == (4, 6)
+
+    model = tmp_path / "mixed-int8.tflite"
+    train_cli("export", run, "--quantize", "int8", "--out", model, "--min-agreement", "0")
+    contract = read_contract(model.read_bytes())
+    assert (contract.input.channels, contract.input.color, contract.input.resize) == (3, "rgb", "pad")
+    assert contract.length_range == (4, 6) and set(contract.charset) == set(MIXED_CASE)
+
+    runner = CliRunner()
+    info = runner.invoke(edge_main, ["info", "--model", str(model), "--format", "json"])
+    assert info.exit_code == 0, info.output
+    shown = json.loads(info.output)["contract"]
+    assert (shown["min_length"], shown["max_length"], shown["input"]["resize"]) == (4, 6, "pad")
+    images = sorted(str(p) for p in mixed.glob("*.png"))[:3]
+    read = runner.invoke(edge_main, ["predict", "--model", str(model), "--format", "jsonl", *images])
+    assert read.exit_code == 0, read.output
+    records = [json.loads(line) for line in read.output.splitlines() if line.startswith("{")]
+    assert len(records) == 3 and all("text" in r and "error" not in r for r in records)
+
+
+def test_training_pixels_are_the_runtimes(mixed):
+    """The trainer reads images through edge_runtime.preprocess: padded RGB pixels are a device's."""
+    from edge_runtime import images
+    from edge_runtime.contract import InputSpec
+    from edge_runtime.preprocess import prepare
+
+    spec = InputSpec(50, 176, channels=3, color="rgb", resize="pad")
+    ds = D.load_folder(mixed, spec)
+    assert ds.pixels.shape == (36, 50, 176, 3) and len(set(map(len, ds.labels))) == 3
+    assert np.array_equal(ds.pixels[0], prepare(images.load(mixed / ds.names[0]), spec))
