@@ -39,7 +39,14 @@ def fail_usage(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def open_recognizer(model: str, threads: int, interpreter: str | None):
+min_confidence_option = click.option(
+    "--min-confidence", type=click.FloatRange(0, 1), default=default(RecognizerOptions, "min_confidence"), show_default=True,
+    help="Reads below this confidence are rejected: they keep their text and gain \"rejected\": \"<reason>\". Empty "
+         "reads, lengths the model never saw, images not shaped like its input, and loose crops are rejected at any "
+         "value (see README, \"Rejected reads\").")
+
+
+def open_recognizer(model: str, threads: int, interpreter: str | None, min_confidence: float | None = None):
     """The Recognizer, after the settings every command depends on are checked: a bad model or
     setting is a usage error (one line, exit 2) before any input is read."""
     from .errors import CaptchaEdgeError
@@ -48,7 +55,9 @@ def open_recognizer(model: str, threads: int, interpreter: str | None):
 
     try:
         limits()
-        return Recognizer.from_file(model, threads=threads, interpreter=interpreter)
+        if min_confidence is None:
+            min_confidence = default(RecognizerOptions, "min_confidence")
+        return Recognizer.from_file(model, threads=threads, interpreter=interpreter, min_confidence=min_confidence)
     except CaptchaEdgeError as exc:
         fail_usage(str(exc))
 
@@ -125,21 +134,24 @@ def read_stdin(recognizer):
 @click.option("--workers", type=click.IntRange(1, 256), default=default(PredictOptions, "workers"),
               help="Images read at once, each worker with its own interpreter, in threads. The output keeps the "
                    "input order. Default: the cores this process may use.")
+@min_confidence_option
 @threads_option
 @interpreter_option
-def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, threads: int, interpreter: str | None) -> None:
+def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, min_confidence: float, threads: int,
+            interpreter: str | None) -> None:
     """Recognise the text in each image PATH (a file, or a directory of images, read in sorted order;
     '-' reads one image's bytes from standard input, and ./- is a file named '-').
 
     Every input gets one result line; an input that cannot be read gets an error line and the
-    others still go through. Exit status 1 if any input failed.
+    others still go through. A read that cannot be trusted keeps its text and says why
+    (rejected). Exit status 1 if any input failed or was rejected.
     """
     from .cpu import cores
     from .pool import ParallelReader
     from .recognizer import Result, image_paths
     from .service import result_writer
 
-    recognizer = open_recognizer(model, threads, interpreter)
+    recognizer = open_recognizer(model, threads, interpreter, min_confidence)
     write = result_writer(fmt, errors=lambda line: click.echo(line, err=True))
     reader = ParallelReader(recognizer, workers or cores(), threads, interpreter)
     failed = 0
@@ -147,7 +159,7 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, t
         if arg == STDIN:
             result = read_stdin(recognizer)
             write(result)
-            failed += not result.ok
+            failed += not usable(result)
             continue
         files = image_paths(arg)
         if not files:
@@ -156,8 +168,13 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, t
             continue
         for result in reader.recognize_many(files):
             write(result)
-            failed += not result.ok
+            failed += not usable(result)
     sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def usable(result) -> bool:
+    """Read, and trusted: what a script calling predict can act on without looking further."""
+    return result.ok and not result.prediction.rejected
 
 
 @main.command()
@@ -221,8 +238,9 @@ def _flag(options: type, name: str, flag_type, help: str, **kw):
 @interpreter_option
 @mqtt_option
 @mqtt_discovery_option
+@min_confidence_option
 def watch(folder, output, model, threads, recursive, move_done, delete_done, skip_existing, follow_symlinks,
-          interval, settle, max_wait, exit_when_idle, interpreter, mqtt, mqtt_discovery):
+          interval, settle, max_wait, exit_when_idle, interpreter, mqtt, mqtt_discovery, min_confidence):
     """Recognise every image that appears in FOLDER, exactly once, as JSON lines.
 
     A record is {"path", "text", "confidence", "size", "mtime_ns"}, or {"path", "error", ...}.
@@ -240,7 +258,7 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
 
     if move_done and delete_done:
         fail_usage("expected at most one of --move-done and --delete-done, got both")
-    recognizer = open_recognizer(model, threads, interpreter)
+    recognizer = open_recognizer(model, threads, interpreter, min_confidence)
     options = WatchOptions(Path(folder), Path(output) if output else None, recursive,
                            Path(move_done) if move_done else None, delete_done, skip_existing, follow_symlinks,
                            interval, settle, max_wait)
@@ -274,8 +292,9 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
 @interpreter_option
 @mqtt_option
 @mqtt_discovery_option
+@min_confidence_option
 def camera(source, model, threads, fps, roi, output, changes_only, max_frames, retries, interpreter, mqtt,
-           mqtt_discovery):
+           mqtt_discovery, min_confidence):
     """Recognise frames from SOURCE: a camera index (0), picamera2:N, a video file, or an rtsp/http URL.
 
     Each result is a JSON line with the frame number and a UTC timestamp (and video_ms for files).
@@ -292,7 +311,7 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
         check_source(source)  # a still image: usage error before the model loads
     except UsageError as exc:
         fail_usage(str(exc))
-    recognizer = open_recognizer(model, threads, interpreter)
+    recognizer = open_recognizer(model, threads, interpreter, min_confidence)
     options = CameraOptions(source, fps, region, Path(output) if output else None, changes_only, max_frames,
                             retries=retries)
     log = _log("camera")
@@ -320,9 +339,10 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
        envvar="CAPTCHA_EDGE_API_KEY", show_envvar=True)
 @_flag(ServeOptions, "max_body_bytes", click.IntRange(1), "Largest request body; a larger one gets 413.")
 @_flag(ServeOptions, "max_images", click.IntRange(1), "Most images in one request to /ocr/batch.")
+@min_confidence_option
 @threads_option
 @interpreter_option
-def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threads, interpreter):
+def serve(host, port, model, workers, api_key, max_body_bytes, max_images, min_confidence, threads, interpreter):
     """Serve an HTTP API: POST /ocr (one image), POST /ocr/batch (several), GET /health, GET /models.
 
     An image comes as a multipart file field 'file', or as base64 in JSON {"image": ...}.
@@ -338,7 +358,7 @@ def serve(host, port, model, workers, api_key, max_body_bytes, max_images, threa
     from .cpu import cores
 
     options = ServeOptions(host, port, workers, api_key or None, max_body_bytes, max_images, model, threads, interpreter)
-    first = open_recognizer(model, threads, interpreter)
+    first = open_recognizer(model, threads, interpreter, min_confidence)
     try:
         sys.exit(server.run(options, first, workers or cores(), log=_log("serve")))
     except UsageError as exc:

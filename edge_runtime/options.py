@@ -23,6 +23,7 @@ class RecognizerOptions:
     model: str = "default"  # a shipped model name, or a path to a .tflite file
     threads: int = 1  # interpreter threads
     interpreter: str | None = None  # None: CAPTCHA_EDGE_INTERPRETER, else the first that imports
+    min_confidence: float = 0.5  # reads below it are rejected (trust.py says how it was measured)
 
 
 @dataclass(frozen=True)

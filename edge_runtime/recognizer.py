@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from . import images
+from . import images, trust
 from .contract import Contract, read_contract
 from .decode import decoder_for
 from .engine import Engine, InterpreterInfo
@@ -39,6 +39,7 @@ class Prediction:
     confidence: float
     char_confidences: tuple[float, ...]
     timings: Timings
+    rejected: str | None = None  # why the read is not to be trusted (trust.REASONS), or None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -81,15 +82,19 @@ class Recognizer:
 
     Not thread-safe (an interpreter has one set of tensors): use one Recognizer per thread."""
 
-    def __init__(self, loaded: LoadedModel, threads: int = 1, interpreter: str | None = None):
+    def __init__(self, loaded: LoadedModel, threads: int = 1, interpreter: str | None = None,
+                 min_confidence: float = trust.MIN_CONFIDENCE):
         self.model = loaded
         self.contract = loaded.contract
+        self.min_confidence = min_confidence
         self._engine = Engine(loaded.data, loaded.contract, threads=threads, interpreter=interpreter)
         self._decode = decoder_for(self.contract)
 
     @classmethod
-    def from_file(cls, model: str | os.PathLike | None = None, threads: int = 1, interpreter: str | None = None) -> "Recognizer":
-        return cls(load_model(model), threads=threads, interpreter=interpreter)
+    def from_file(cls, model: str | os.PathLike | None = None, threads: int = 1, interpreter: str | None = None,
+                  min_confidence: float = trust.MIN_CONFIDENCE) -> "Recognizer":
+        """``min_confidence``: reads below it come back with ``rejected="low-confidence"``."""
+        return cls(load_model(model), threads=threads, interpreter=interpreter, min_confidence=min_confidence)
 
     @property
     def interpreter(self) -> InterpreterInfo:
@@ -108,8 +113,8 @@ class Recognizer:
             "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
         }
 
-    def _invoke(self, image: images.ImageSource) -> tuple[float, float, float, float]:
-        """Read, prepare and invoke; the stage boundaries' perf_counter times."""
+    def _invoke(self, image: images.ImageSource) -> tuple[float, float, float, float, trust.ImageStats]:
+        """Read, prepare and invoke; the stage boundaries' perf_counter times, and the input's stats."""
         t0 = time.perf_counter()
         decoded_image = images.load(image)
         t1 = time.perf_counter()
@@ -117,7 +122,8 @@ class Recognizer:
         t2 = time.perf_counter()
         self._engine.set_input(pixels)
         self._engine.invoke()
-        return t0, t1, t2, time.perf_counter()
+        t3 = time.perf_counter()
+        return t0, t1, t2, t3, trust.image_stats(decoded_image.shape[0], decoded_image.shape[1], pixels)
 
     def probabilities(self, image: images.ImageSource) -> np.ndarray:
         """The model's (steps, classes) float32 class probabilities for one image."""
@@ -130,12 +136,14 @@ class Recognizer:
         self._engine.invoke()
 
     def recognize(self, image: images.ImageSource) -> Prediction:
-        """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size)."""
-        t0, t1, t2, t3 = self._invoke(image)
+        """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size).
+        A read that cannot be trusted (trust.py) keeps its text and says why in ``rejected``."""
+        t0, t1, t2, t3, stats = self._invoke(image)
         result = self._decode(self._engine.output_probs())
+        verdict = trust.assess(self.contract, result.text, result.confidence, stats, min_confidence=self.min_confidence)
         t4 = time.perf_counter()
         timings = Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
-        return Prediction(result.text, result.confidence, result.char_confidences, timings)
+        return Prediction(result.text, verdict.confidence, result.char_confidences, timings, verdict.reason)
 
     def result(self, source: images.ImageSource, name: str | None = None) -> Result:
         """recognize() under the error policy of every batch and service: a bad input becomes a

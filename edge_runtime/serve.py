@@ -213,7 +213,7 @@ def answer(result: Result, model: str) -> dict:
         return {"error": result.error}
     t = p.timings
     return {"text": p.text, "confidence": round(p.confidence, 6),
-            "char_confidences": [round(c, 6) for c in p.char_confidences], "model": model,
+            "char_confidences": [round(c, 6) for c in p.char_confidences], "rejected": p.rejected, "model": model,
             "timings": {"read_ms": ms(t.read_ms), "preprocess_ms": ms(t.preprocess_ms), "invoke_ms": ms(t.invoke_ms),
                         "decode_ms": ms(t.decode_ms), "total_ms": ms(t.total_ms)}}
 

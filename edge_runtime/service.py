@@ -29,7 +29,11 @@ def outcome(result: Result) -> dict:
     """What was read: the text and its confidence, or the one-line error."""
     if result.prediction is None:
         return {"error": result.error}
-    return {"text": result.prediction.text, "confidence": round(result.prediction.confidence, 6)}
+    p = result.prediction
+    record = {"text": p.text, "confidence": round(p.confidence, 6)}
+    if p.rejected:  # only when there is a reason: a trusted read's record is as before
+        record["rejected"] = p.rejected
+    return record
 
 
 class JsonlSink:
@@ -104,11 +108,12 @@ def result_writer(fmt: str, stream: TextIO | None = None,
         return lambda result: sink.write({"path": result.source, **outcome(result)})
     if fmt == "csv":
         rows = csv.writer(out, lineterminator="\n")
-        rows.writerow(["path", "text", "confidence", "error"])
+        rows.writerow(["path", "text", "confidence", "error", "rejected"])
 
         def write_csv(result: Result) -> None:
             p = result.prediction
-            rows.writerow([result.source, p.text if p else "", f"{p.confidence:.4f}" if p else "", result.error or ""])
+            rows.writerow([result.source, p.text if p else "", f"{p.confidence:.4f}" if p else "", result.error or "",
+                           (p.rejected or "") if p else ""])
             out.flush()
 
         return write_csv
@@ -119,7 +124,8 @@ def result_writer(fmt: str, stream: TextIO | None = None,
         if result.prediction is None:
             report(f"{shown}: error: {result.error}")
         else:
-            out.write(f"{shown}\t{result.prediction.text}\t{result.prediction.confidence:.4f}\n")
+            p = result.prediction
+            out.write(f"{shown}\t{p.text}\t{p.confidence:.4f}" + (f"\trejected:{p.rejected}" if p.rejected else "") + "\n")
             out.flush()
 
     return write_text

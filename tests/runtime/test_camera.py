@@ -105,7 +105,9 @@ def test_max_frames_and_whole_frame_without_roi(synth, clip, tmp_path):
     frames, labels = clip
     code, lines, _, runner = camera_run(synth, Opener(frames), tmp_path, max_frames=2)
     assert code == 0 and len(lines) == 2 and runner.frames == 2
-    assert all(set(l) == {"frame", "text", "confidence", "time", "video_ms"} for l in lines)
+    assert all(set(l) == {"frame", "text", "confidence", "time", "video_ms", "rejected"} for l in lines)
+    # the whole 320x120 frame is not shaped like the model's 200x50 input: never a trusted read
+    assert all(l["rejected"] in ("length", "aspect") for l in lines)
 
 
 def test_roi_outside_the_frame_is_an_error(synth, clip, tmp_path):

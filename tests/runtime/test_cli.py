@@ -56,8 +56,8 @@ def test_predict_the_whole_examples_folder_in_every_format(invoke, examples):
     assert [(r[0], r[1]) for r in rows] == [(str(p), p.stem) for p in examples]
     assert all(0.5 < float(r[2]) <= 1 and len(r[2]) == 6 for r in rows)  # four decimals
     table = list(csv.reader(io.StringIO(invoke("predict", *M, "--format", "csv", folder).stdout)))
-    assert table[0] == ["path", "text", "confidence", "error"]
-    assert [(r[0], r[1], r[3]) for r in table[1:]] == [(str(p), p.stem, "") for p in examples]
+    assert table[0] == ["path", "text", "confidence", "error", "rejected"]
+    assert [(r[0], r[1], r[3], r[4]) for r in table[1:]] == [(str(p), p.stem, "", "") for p in examples]
     assert [r[2] for r in table[1:]] == [r[2] for r in rows]  # the same confidences
 
 
@@ -97,7 +97,7 @@ def test_csv_quotes_awkward_paths_and_carries_errors(invoke, examples, tmp_path)
     out = invoke("predict", *M, "--format", "csv", odd, tmp_path / "zero.png")
     assert out.exit_code == 1
     header, good, bad = csv.reader(io.StringIO(out.stdout))
-    assert header == ["path", "text", "confidence", "error"]
+    assert header == ["path", "text", "confidence", "error", "rejected"]
     assert good[:2] == [str(odd), examples[0].stem] and good[3] == ""
     assert bad[0] == str(tmp_path / "zero.png") and bad[1:3] == ["", ""] and "0-byte" in bad[3]
 

@@ -83,7 +83,7 @@ def test_result_writer_formats(fmt):
         assert [json.loads(line) for line in lines] == [
             {"path": GOOD.source, "text": "ab12c", "confidence": 0.987654}, {"path": BAD.source, "error": BAD.error}]
     elif fmt == "csv":
-        assert lines == ["path,text,confidence,error", f"{GOOD.source},ab12c,0.9877,", f'{BAD.source},,,"{BAD.error}"']
+        assert lines == ["path,text,confidence,error,rejected", f"{GOOD.source},ab12c,0.9877,,", f'{BAD.source},,,"{BAD.error}",']
     else:
         assert lines == [f"{GOOD.source}\tab12c\t0.9877"]
         assert errors == [f"{BAD.source}: error: {BAD.error}"]

@@ -1,0 +1,187 @@
+"""edge_runtime.trust: the rejection rule of issue #15, as pure functions, and on the shipped
+models with the committed examples and junk made here with numpy (no dataset)."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime import images, trust
+from edge_runtime.contract import Contract, InputSpec
+from edge_runtime.preprocess import prepare
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+SPEC = InputSpec(height=50, width=200)
+CTC = Contract.for_charset("ctc", "abcde12345", SPEC)
+MULTIHEAD = Contract.for_charset("multihead", "abcde12345", SPEC, label_length=5)
+GOOD = trust.ImageStats(50, 200, 0)
+
+
+# ---- the rule, one reason at a time ------------------------------------------------------------
+
+def test_a_plain_confident_read_of_the_right_shape_is_trusted():
+    v = trust.assess(CTC, "ab12e", 0.93, GOOD, lengths=(5, 5))
+    assert v == trust.Verdict(None, 0.93) and not v.rejected
+
+
+def test_an_empty_read_is_rejected_with_confidence_zero():
+    assert trust.assess(CTC, "", 0.996, GOOD) == trust.Verdict(trust.EMPTY, 0.0)
+
+
+def test_a_read_of_a_length_the_model_never_learned_is_rejected_with_confidence_zero():
+    assert trust.assess(CTC, "ab1", 0.99, GOOD, lengths=(5, 5)) == trust.Verdict(trust.LENGTH, 0.0)
+    assert trust.assess(CTC, "ab12e1", 0.99, GOOD, lengths=(4, 5)).reason == trust.LENGTH
+    assert trust.assess(CTC, "ab12", 0.99, GOOD, lengths=(4, 5)).reason is None
+
+
+def test_without_a_length_range_only_the_empty_read_is_a_length_problem():
+    assert CTC.length_range is None
+    assert trust.assess(CTC, "ab1", 0.99, GOOD).reason is None
+
+
+def test_a_multihead_contract_gives_its_label_length():
+    assert MULTIHEAD.length_range == (5, 5)
+    assert trust.assess(MULTIHEAD, "ab1", 0.99, GOOD).reason == trust.LENGTH
+
+
+@pytest.mark.parametrize("height, width, rejected", [
+    (50, 200, False), (100, 400, False), (60, 210, False), (50, 282, False), (50, 142, False),
+    (50, 300, True), (50, 400, True), (300, 600, True), (480, 640, True), (50, 100, True), (32, 32, True),
+])
+def test_an_image_not_shaped_like_the_model_input_is_rejected(height, width, rejected):
+    v = trust.assess(CTC, "ab12e", 0.99, trust.ImageStats(height, width), lengths=(5, 5))
+    assert (v.reason == trust.ASPECT) is rejected
+    assert v.confidence == 0.99  # the read stays as it was; only its trust changes
+
+
+def test_flat_bands_above_and_below_are_rejected_as_a_margin():
+    limit = int(trust.MAX_FLAT_ROWS * SPEC.height)
+    ok = trust.assess(CTC, "ab12e", 0.99, trust.ImageStats(50, 200, limit), lengths=(5, 5))
+    bad = trust.assess(CTC, "ab12e", 0.99, trust.ImageStats(50, 200, limit + 1), lengths=(5, 5))
+    assert ok.reason is None and bad.reason == trust.MARGIN
+
+
+def test_low_confidence_is_rejected_and_the_threshold_is_an_option():
+    assert trust.assess(CTC, "ab12e", 0.49, GOOD).reason == trust.LOW_CONFIDENCE
+    assert trust.assess(CTC, "ab12e", 0.5, GOOD).reason is None
+    assert trust.assess(CTC, "ab12e", 0.7, GOOD, min_confidence=0.8).reason == trust.LOW_CONFIDENCE
+    assert trust.assess(CTC, "ab12e", float("nan"), GOOD).reason == trust.LOW_CONFIDENCE
+
+
+def test_the_first_reason_wins():
+    everything = trust.ImageStats(480, 640, 40)
+    assert trust.assess(CTC, "", 0.1, everything, lengths=(5, 5)).reason == trust.EMPTY
+    assert trust.assess(CTC, "ab", 0.1, everything, lengths=(5, 5)).reason == trust.LENGTH
+    assert trust.assess(CTC, "ab12e", 0.1, everything, lengths=(5, 5)).reason == trust.ASPECT
+    assert trust.assess(CTC, "ab12e", 0.1, trust.ImageStats(50, 200, 40), lengths=(5, 5)).reason == trust.MARGIN
+    assert set(trust.REASONS) == {trust.EMPTY, trust.LENGTH, trust.ASPECT, trust.MARGIN, trust.LOW_CONFIDENCE}
+
+
+# ---- the statistics --------------------------------------------------------------------------
+
+def test_aspect_error_is_the_log2_of_the_shape_ratio():
+    assert trust.aspect_error(CTC, 50, 200) == 0.0
+    assert trust.aspect_error(CTC, 50, 400) == pytest.approx(1.0)
+    assert trust.aspect_error(CTC, 100, 200) == pytest.approx(1.0)
+    assert trust.aspect_error(CTC, 0, 200) == math.inf
+
+
+def test_flat_rows_counts_flat_rows_at_both_ends_only():
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 256, (50, 200), dtype=np.uint8)
+    assert trust.flat_rows(px) == 0
+    px[:5] = 220
+    px[5] = np.clip(220 + rng.normal(0, 1.5, 200), 0, 255).astype(np.uint8)  # faint noise is still flat
+    px[-3:] = 40
+    px[20:30] = 128  # flat rows in the middle are the content's business
+    assert trust.flat_rows(px) == 9
+    assert trust.flat_rows(np.full((50, 200), 255, np.uint8)) == 50
+
+
+def test_image_stats_of_a_padded_image():
+    rng = np.random.default_rng(1)
+    inner = rng.integers(0, 256, (30, 200), dtype=np.uint8)
+    padded = np.pad(inner, ((10, 10), (0, 0)), constant_values=250)
+    stats = trust.image_stats(padded.shape[0], padded.shape[1], padded)
+    assert stats == trust.ImageStats(50, 200, 20)
+
+
+def test_temper_keeps_probabilities_and_sharpens_below_one():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    assert np.allclose(trust.temper(p, 1.0), p, atol=1e-6)
+    sharp = trust.temper(p, 0.5)
+    assert np.allclose(sharp.sum(axis=1), 1.0) and (sharp.max(axis=1) > p.max(axis=1)).all()
+    assert (sharp.argmax(axis=1) == p.argmax(axis=1)).all()
+
+
+def test_expected_calibration_error():
+    assert trust.expected_calibration_error([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 0]) == pytest.approx(0.15)
+    assert trust.expected_calibration_error([1.0, 0.0], [1, 0]) == 0.0
+    # two bins: 0.95 x2 (both right, gap 0.05) and 0.25 x2 (one right, gap 0.25): (2*0.05 + 2*0.25) / 4
+    assert trust.expected_calibration_error([0.95, 0.95, 0.25, 0.25], [1, 1, 1, 0]) == pytest.approx(0.15)
+    assert math.isnan(trust.expected_calibration_error([], []))
+
+
+def test_trust_is_pure_it_imports_only_numpy_the_contract_and_its_default():
+    tree = ast.parse(Path(trust.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {("." * n.level) + (n.module or "") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "math", "dataclasses", "numpy", ".contract", ".options"}, imported
+
+
+# ---- on the shipped models ---------------------------------------------------------------------
+
+def verdict(rec, image: np.ndarray, lengths=(5, 5)) -> trust.Verdict:
+    """The wiring the Recognizer will have: read, prepare, recognise, assess."""
+    pred = rec.recognize(image)
+    stats = trust.image_stats(image.shape[0], image.shape[1], prepare(image, rec.contract.input))
+    return trust.assess(rec.contract, pred.text, pred.confidence, stats, lengths=lengths)
+
+
+@pytest.fixture(scope="module")
+def default():
+    from edge_runtime.recognizer import Recognizer
+
+    return Recognizer.from_file()
+
+
+def junk() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(15)
+    return {
+        "640x480 colour noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),  # the issue's example
+        "blank 200x50": np.full((50, 200, 3), 255, np.uint8),
+        "gray noise 200x50": np.clip(rng.normal(128, 40, (50, 200)), 0, 255).astype(np.uint8),
+        "gradient 200x50": np.tile(np.linspace(0, 255, 200, dtype=np.float32), (50, 1)).astype(np.uint8),
+    }
+
+
+@pytest.mark.parametrize("name", list(junk()))
+def test_junk_is_rejected_by_the_default_and_the_examples_model(name, default, synth):
+    image = junk()[name]
+    for rec in (default, synth):
+        assert verdict(rec, image).rejected, f"{name} was trusted"
+
+
+def test_every_committed_example_is_trusted(synth):
+    for path in sorted(EXAMPLES.glob("*.png")):
+        image = images.load(str(path))
+        v = verdict(synth, image)
+        assert v.reason is None, f"{path.name}: {v}"
+        assert synth.recognize(image).text == path.stem
+
+
+def test_a_captcha_lost_in_a_page_or_padded_is_never_a_trusted_wrong_read(synth):
+    for path in sorted(EXAMPLES.glob("*.png"))[:4]:
+        cap = images.load(str(path))[:, :, :3]
+        page = np.full((300, 600, 3), 255, np.uint8)  # the issue's centred 600x300 page
+        page[125:175, 200:400] = cap
+        assert verdict(synth, page).reason in (trust.EMPTY, trust.LENGTH, trust.ASPECT)
+        padded = np.empty((62, 200, 3), np.uint8)  # a loose crop: 6 flat rows above and below
+        padded[:] = cap[0, 0]
+        padded[6:56] = cap
+        v = verdict(synth, padded)
+        assert v.reason == trust.MARGIN or (v.reason is None and synth.recognize(padded).text == path.stem), v
