@@ -86,9 +86,11 @@ def test_mixed_folder_fits_exports_and_reads_back(mixed, train_cli, tmp_path):
     assert (shown["min_length"], shown["max_length"], shown["input"]["resize"]) == (4, 6, "pad")
     images = sorted(str(p) for p in mixed.glob("*.png"))[:3]
     read = runner.invoke(edge_main, ["predict", "--model", str(model), "--format", "jsonl", *images])
-    assert read.exit_code == 0, read.output
     records = [json.loads(line) for line in read.output.splitlines() if line.startswith("{")]
     assert len(records) == 3 and all("text" in r and "error" not in r for r in records)
+    # a few epochs teach little: predict may reject the reads (exit 1), but it must read every image
+    assert read.exit_code == (1 if any(r.get("rejected") for r in records) else 0), read.output
+    assert all(r.get("rejected") != "length" or not 4 <= len(r["text"]) <= 6 for r in records)  # the contract's range
 
 
 def test_training_pixels_are_the_runtimes(mixed):
