@@ -188,14 +188,14 @@ def worker_rows(model: "_Model", options: BenchOptions) -> list[dict]:
     """Images/s of the first model read by 1..N workers at once (predict --workers), each over
     ``runs`` images after one untimed pass: [{"workers", "images_per_s", "speedup"}]."""
     from .cpu import cores
-    from .pool import RecognizerPool
+    from .pool import CHUNK, RecognizerPool
 
     counts = options.workers or tuple(sorted({1, cores()}))
     sources = [model.inputs[i % len(model.inputs)] for i in range(options.runs)]
     rows = []
     for n in counts:
         pool = RecognizerPool.like(model.rec, n, threads=options.threads, interpreter=options.interpreter)
-        list(pool.recognize_many(sources[: 4 * n * 8]))  # warm every interpreter
+        list(pool.recognize_many(sources[: 4 * n * CHUNK]))  # warm every interpreter
         t0 = time.perf_counter()
         list(pool.recognize_many(sources))
         rate = len(sources) / (time.perf_counter() - t0)

@@ -188,11 +188,12 @@ def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> No
 
     if list_models:
         models = {name: str(path) for name, path in shipped_models().items()}
+        chosen = default_model()
         if fmt == "json":
-            click.echo(json.dumps({"default": default_model(), "models": models}, indent=2))
+            click.echo(json.dumps({"default": chosen, "models": models}, indent=2))
         else:
             for name, path in models.items():
-                click.echo(f"{name}{' (default)' if name == default_model() else ''}\t{path}")
+                click.echo(f"{name}{' (default)' if name == chosen else ''}\t{path}")
         return
     report = open_recognizer(model, 1, interpreter).describe()
     if model == "default":  # say which variant "default" named on this CPU, and why

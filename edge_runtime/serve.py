@@ -236,6 +236,7 @@ class Api:
         self.pool, self.options = pool, options
         self.model = pool.model_name
         self.catalogue = models_catalogue(pool.first)
+        self.is_default = self.model == self.catalogue["default"]  # "?model=default" names it
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def _recognize(self, uploads: list[Upload]) -> list[Result]:
@@ -251,7 +252,7 @@ class Api:
 
     def _check_model(self, request: Request) -> None:
         wanted = request.query_params.get("model")
-        if wanted and wanted != self.model and not (wanted == "default" and self.model == default_model()):
+        if wanted and wanted != self.model and not (wanted == "default" and self.is_default):
             raise RequestError(400, f"expected model {self.model!r} (this server's; start another for others), got {wanted!r}")
 
     async def ocr(self, request: Request) -> JSONResponse:
