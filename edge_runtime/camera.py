@@ -20,20 +20,10 @@ from typing import Callable
 import numpy as np
 
 from . import images, quiet
-from .errors import SourceError, UsageError
-from .images import cv2
+from .errors import ImageError, SourceError, UsageError
+from .images import crop, cv2
 from .options import CameraOptions
 from .service import JsonlSink, StopFlag, outcome
-
-
-def parse_roi(text: str) -> tuple[int, int, int, int]:
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"expected --roi x,y,w,h as four integers, got {text!r}") from None
-    if x < 0 or y < 0 or w < 1 or h < 1:
-        raise UsageError(f"expected a non-negative x,y and a positive w,h, got {text!r}")
-    return x, y, w, h
 
 
 def is_live(source: str) -> bool:
@@ -124,16 +114,6 @@ def open_source(source: str):
     return _OpenCVSource(source)
 
 
-def crop(frame: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
-    if roi is None:
-        return frame
-    x, y, w, h = roi
-    fh, fw = frame.shape[:2]
-    if x + w > fw or y + h > fh:
-        raise SourceError(f"expected --roi inside the {fw}x{fh} frame, got {x},{y},{w},{h}")
-    return frame[y : y + h, x : x + w]
-
-
 class CameraRunner:
     """Reads frames from a source and writes one JSON line per recognised frame.
     ``open_source``, ``clock`` and ``sleep`` are parameters so that tests can feed frames without
@@ -204,8 +184,8 @@ class CameraRunner:
                 continue
             last_at = now
             try:
-                region = crop(frame, self.opt.roi)
-            except SourceError as exc:
+                region = crop(frame, self.opt.roi, "frame")
+            except ImageError as exc:  # the roi does not fit this source's frames: no frame will do
                 self.log(str(exc))
                 return "error"
             result = self.rec.result(region, f"frame {self.frames}")

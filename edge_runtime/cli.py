@@ -46,9 +46,10 @@ min_confidence_option = click.option(
          "value (see README, \"Rejected reads\").")
 
 
-def open_recognizer(model: str, threads: int, interpreter: str | None, min_confidence: float | None = None):
+def open_recognizer(model: str, threads: int, interpreter: str | None, min_confidence: float | None = None,
+                    roi=None):
     """The Recognizer, after the settings every command depends on are checked: a bad model or
-    setting is a usage error (one line, exit 2) before any input is read."""
+    setting is a usage error (one line, exit 2) before any input is read. ``roi``: predict's --roi."""
     from .errors import CaptchaEdgeError
     from .images import limits
     from .recognizer import Recognizer
@@ -57,7 +58,8 @@ def open_recognizer(model: str, threads: int, interpreter: str | None, min_confi
         limits()
         if min_confidence is None:
             min_confidence = default(RecognizerOptions, "min_confidence")
-        return Recognizer.from_file(model, threads=threads, interpreter=interpreter, min_confidence=min_confidence)
+        return Recognizer.from_file(model, threads=threads, interpreter=interpreter, min_confidence=min_confidence,
+                                    roi=roi)
     except CaptchaEdgeError as exc:
         fail_usage(str(exc))
 
@@ -134,11 +136,15 @@ def read_stdin(recognizer):
 @click.option("--workers", type=click.IntRange(1, 256), default=default(PredictOptions, "workers"),
               help="Images read at once, each worker with its own interpreter, in threads. The output keeps the "
                    "input order. Default: the cores this process may use.")
+@click.option("--roi", default=default(PredictOptions, "roi"), metavar="X,Y,W,H",
+              help="Crop every image to this rectangle (pixels: top-left corner x,y, width w, height h) before it "
+                   "is read, for a CAPTCHA at a known place in a screenshot or page: the whole image would be "
+                   "rejected (aspect, margin). An image it does not fit in gets an error record. Default: whole images.")
 @min_confidence_option
 @threads_option
 @interpreter_option
-def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, min_confidence: float, threads: int,
-            interpreter: str | None) -> None:
+def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, roi: str | None, min_confidence: float,
+            threads: int, interpreter: str | None) -> None:
     """Recognise the text in each image PATH (a file, or a directory of images, read in sorted order;
     '-' reads one image's bytes from standard input, and ./- is a file named '-').
 
@@ -147,11 +153,17 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, m
     (rejected). Exit status 1 if any input failed or was rejected.
     """
     from .cpu import cores
+    from .errors import UsageError
+    from .images import parse_roi
     from .pool import ParallelReader
     from .recognizer import Result, image_paths
     from .service import result_writer
 
-    recognizer = open_recognizer(model, threads, interpreter, min_confidence)
+    try:
+        region = parse_roi(roi) if roi is not None else None
+    except UsageError as exc:
+        fail_usage(str(exc))
+    recognizer = open_recognizer(model, threads, interpreter, min_confidence, region)
     write = result_writer(fmt, errors=lambda line: click.echo(line, err=True))
     reader = ParallelReader(recognizer, workers or cores(), threads, interpreter)
     failed = 0
@@ -304,8 +316,9 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
     """
     from pathlib import Path
 
-    from .camera import CameraRunner, check_source, parse_roi
+    from .camera import CameraRunner, check_source
     from .errors import UsageError
+    from .images import parse_roi
 
     try:
         region = parse_roi(roi) if roi else None

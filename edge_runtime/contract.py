@@ -91,17 +91,30 @@ class Contract:
     # The label lengths seen in training; None in files written before they were recorded.
     min_length: int | None = None
     max_length: int | None = None
+    # A multihead model that reads shorter texts than its heads: the class its heads after the text
+    # predict (the trainer pads labels with it). None: every head reads a character.
+    end_index: int | None = None
+    # Confidence calibration, fitted by export on the validation split: the runtime tempers the
+    # class probabilities by it (trust.temper) before it computes confidences; texts never change.
+    # 1.0 (no tempering) in files written before it was recorded.
+    temperature: float = 1.0
     metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def for_charset(cls, kind: str, charset: str, input: InputSpec, label_length: int | None = None,
                     **fields: Any) -> "Contract":
-        """A contract with the trainer's class layout: the charset's characters in order, and for
-        CTC the blank as the last class. Checked like any contract read from a file."""
+        """A contract with the trainer's class layout: the charset's characters in order, then for
+        CTC the blank as the last class, and for a multihead model whose labels may be shorter
+        than its heads (``min_length`` < ``label_length``) the end class as the last class. A
+        fixed-length multihead model has no end class, exactly as before there was one. Checked
+        like any contract read from a file."""
         kind = Kind(kind)
+        heads = label_length if kind is Kind.MULTIHEAD else None
+        shortest = fields.get("min_length")
+        end = len(charset) if heads is not None and shortest is not None and shortest < heads else None
         contract = cls(kind=kind.value, charset=charset, input=input,
                        blank_index=len(charset) if kind is Kind.CTC else None,
-                       label_length=label_length if kind is Kind.MULTIHEAD else None, **fields)
+                       label_length=heads, end_index=end, **fields)
         contract.validate()
         return contract
 
@@ -117,12 +130,18 @@ class Contract:
 
     @property
     def num_classes(self) -> int:
-        """Width of the model's class axis: the charset, plus the blank for CTC."""
-        return len(self.charset) + (1 if self.kind == Kind.CTC else 0)
+        """Width of the model's class axis: the charset, plus the blank for CTC or the end class."""
+        return len(self.charset) + (1 if self.kind == Kind.CTC or self.end_index is not None else 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["metrics"] = dict(self.metrics)
+        if self.end_index is None:
+            # Written only when there is one: a model without it (every CTC and fixed-length model)
+            # keeps the JSON it always had, which older runtimes still read.
+            del d["end_index"]
+        if self.temperature == 1.0:
+            del d["temperature"]  # likewise: an uncalibrated file keeps the JSON older runtimes read
         return d
 
     def to_json(self) -> str:
@@ -170,6 +189,10 @@ class Contract:
         if self.quantization not in QUANTIZATIONS:
             raise ContractError(f"expected quantization in {QUANTIZATIONS}, got {self.quantization!r}")
         self._validate_lengths()
+        self._validate_end()
+        t = self.temperature
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < float("inf"):
+            raise ContractError(f"expected a positive, finite temperature, got {t!r}")
         s = self.input
         for name in ("height", "width", "channels"):
             value = getattr(s, name)
@@ -193,11 +216,25 @@ class Contract:
         if self.kind == Kind.MULTIHEAD and hi > self.label_length:
             raise ContractError(f"expected max_length at most the {self.label_length} heads of a multihead model, got {hi}")
 
+    def _validate_end(self) -> None:
+        end = self.end_index
+        if end is None:
+            if self.kind == Kind.MULTIHEAD and self.min_length is not None and self.min_length < self.label_length:
+                raise ContractError(f"expected an end_index for a multihead model reading {self.min_length} to "
+                                    f"{self.max_length} characters with {self.label_length} heads, got none")
+            return
+        if self.kind != Kind.MULTIHEAD:
+            raise ContractError(f"expected end_index only in a multihead model, got {end!r} in a {self.kind} model")
+        if not isinstance(end, int) or isinstance(end, bool) or not 0 <= end <= len(self.charset):
+            raise ContractError(f"expected a multihead end_index in 0..{len(self.charset)}, got {end!r}")
+
     def class_chars(self) -> list[str]:
-        """The character of every class index; the CTC blank maps to ''."""
+        """The character of every class index; the CTC blank and the multihead end class map to ''."""
         chars = list(self.charset)
         if self.kind == Kind.CTC:
             chars.insert(self.blank_index, "")
+        elif self.end_index is not None:
+            chars.insert(self.end_index, "")
         return chars
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -59,10 +59,25 @@ def ctc_greedy(probs: np.ndarray, class_chars: list[str]) -> Decoded:
     return Decoded("".join(chars), total, tuple(confs))
 
 
-def per_position(probs: np.ndarray, charset: str) -> Decoded:
-    """Multi-head decoding: the most likely character for each fixed position."""
-    best, confs = _best(_clean(probs))
-    return Decoded("".join(charset[i] for i in best), math.prod(confs), tuple(confs))
+def per_position(probs: np.ndarray, class_chars: Sequence[str]) -> Decoded:
+    """Multi-head decoding: the most likely class at each position, its probability the character's
+    confidence, the read's the product over the positions.
+
+    With an end class ('' in ``class_chars``) the text stops at the first position whose best class
+    is the end: training put the end at every position after the text, so what follows is not
+    read. The positions after the text still count: the confidence is the probability of exactly
+    this reading, the end class's at the first end and at every later position included, so an
+    unsure end, or a character the model half sees after it, makes the read unsure.
+    """
+    probs = _clean(probs)
+    best, score = _best(probs)
+    chars = [class_chars[i] for i in best]
+    if "" not in chars:
+        return Decoded("".join(chars), math.prod(score), tuple(score))
+    stop = chars.index("")
+    ends = np.clip(probs[stop:, best[stop]], 0.0, 1.0).tolist()
+    confs = score[:stop]
+    return Decoded("".join(chars[:stop]), math.prod(confs) * math.prod(ends), tuple(confs))
 
 
 def decoder_for(contract: Contract) -> Callable[[np.ndarray], Decoded]:
@@ -70,8 +85,8 @@ def decoder_for(contract: Contract) -> Callable[[np.ndarray], Decoded]:
     if contract.kind == Kind.CTC:
         class_chars = contract.class_chars()
         return lambda probs: ctc_greedy(probs, class_chars)
-    charset = contract.charset
-    return lambda probs: per_position(probs, charset)
+    chars = contract.class_chars()  # the charset, plus '' for the end class if the model has one
+    return lambda probs: per_position(probs, chars)
 
 
 def decode(probs: np.ndarray, contract: Contract) -> Decoded:

@@ -231,6 +231,33 @@ def decode(data: bytes, lim: Limits | None = None) -> np.ndarray:
     return image  # its shape is checked once, by preprocess.to_gray, which every consumer calls
 
 
+#: A region of interest: x, y (its top-left corner), w, h, in image pixels.
+Roi = tuple[int, int, int, int]
+
+
+def parse_roi(text: str) -> Roi:
+    """--roi x,y,w,h (predict, camera) as four integers; UsageError unless x, y >= 0 and w, h >= 1."""
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"expected --roi x,y,w,h as four integers, got {text!r}") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise UsageError(f"expected a non-negative x,y and a positive w,h, got {text!r}")
+    return x, y, w, h
+
+
+def crop(image: np.ndarray, roi: Roi | None, what: str = "image") -> np.ndarray:
+    """The ``roi`` of a decoded image (a view, no copy), or the image itself for None. An roi that
+    does not fit is that input's ImageError: another image may be large enough."""
+    if roi is None:
+        return image
+    x, y, w, h = roi
+    ih, iw = image.shape[:2]
+    if x + w > iw or y + h > ih:
+        raise ImageError(f"expected --roi inside the {iw}x{ih} {what}, got {x},{y},{w},{h}")
+    return image[y : y + h, x : x + w]
+
+
 def load(source: ImageSource) -> np.ndarray:
     """An image as a numpy array, from a path, encoded bytes, or an array (returned as is)."""
     if isinstance(source, np.ndarray):

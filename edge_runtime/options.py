@@ -30,6 +30,7 @@ class RecognizerOptions:
 class PredictOptions:
     format: str = "text"  # one of FORMATS
     workers: int | None = None  # images read in parallel; None: the cores this process may use
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h: crop every image to it first; None: whole images
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ class RecognizerPool:
     @classmethod
     def like(cls, first: Recognizer, size: int, threads: int = 1, interpreter: str | None = None) -> "RecognizerPool":
         """``first`` and size - 1 more Recognizers of the same loaded model (no second file read)."""
-        more = [Recognizer(first.model, threads=threads, interpreter=interpreter, min_confidence=first.min_confidence)
-                for _ in range(size - 1)]
+        more = [Recognizer(first.model, threads=threads, interpreter=interpreter, min_confidence=first.min_confidence,
+                           roi=first.roi) for _ in range(size - 1)]
         return cls([first, *more])
 
     @property

@@ -83,18 +83,21 @@ class Recognizer:
     Not thread-safe (an interpreter has one set of tensors): use one Recognizer per thread."""
 
     def __init__(self, loaded: LoadedModel, threads: int = 1, interpreter: str | None = None,
-                 min_confidence: float = trust.MIN_CONFIDENCE):
+                 min_confidence: float = trust.MIN_CONFIDENCE, roi: images.Roi | None = None):
         self.model = loaded
         self.contract = loaded.contract
         self.min_confidence = min_confidence
+        self.roi = roi
         self._engine = Engine(loaded.data, loaded.contract, threads=threads, interpreter=interpreter)
         self._decode = decoder_for(self.contract)
 
     @classmethod
     def from_file(cls, model: str | os.PathLike | None = None, threads: int = 1, interpreter: str | None = None,
-                  min_confidence: float = trust.MIN_CONFIDENCE) -> "Recognizer":
-        """``min_confidence``: reads below it come back with ``rejected="low-confidence"``."""
-        return cls(load_model(model), threads=threads, interpreter=interpreter, min_confidence=min_confidence)
+                  min_confidence: float = trust.MIN_CONFIDENCE, roi: images.Roi | None = None) -> "Recognizer":
+        """``min_confidence``: reads below it come back with ``rejected="low-confidence"``.
+        ``roi``: (x, y, w, h) in image pixels; every image is cropped to it before it is read (an
+        image it does not fit in gets an ImageError), as ``predict --roi`` does."""
+        return cls(load_model(model), threads=threads, interpreter=interpreter, min_confidence=min_confidence, roi=roi)
 
     @property
     def interpreter(self) -> InterpreterInfo:
@@ -107,7 +110,8 @@ class Recognizer:
         return {
             "file": str(m.path),
             "bytes": len(m.data),
-            "contract": m.contract.to_dict(),
+            # the temperature is shown even when the file leaves it out (1.0: uncalibrated)
+            "contract": {**m.contract.to_dict(), "temperature": m.contract.temperature},
             "input_tensor": engine.input.to_dict(),
             "output_tensor": engine.output.to_dict(),
             "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
@@ -116,7 +120,7 @@ class Recognizer:
     def _invoke(self, image: images.ImageSource) -> tuple[float, float, float, float, trust.ImageStats]:
         """Read, prepare and invoke; the stage boundaries' perf_counter times, and the input's stats."""
         t0 = time.perf_counter()
-        decoded_image = images.load(image)
+        decoded_image = images.crop(images.load(image), self.roi)
         t1 = time.perf_counter()
         pixels = prepare(decoded_image, self.contract.input)
         t2 = time.perf_counter()
@@ -139,7 +143,7 @@ class Recognizer:
         """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size).
         A read that cannot be trusted (trust.py) keeps its text and says why in ``rejected``."""
         t0, t1, t2, t3, stats = self._invoke(image)
-        result = self._decode(self._engine.output_probs())
+        result = trust.calibrated(self._decode, self._engine.output_probs(), self.contract.temperature)
         verdict = trust.assess(self.contract, result.text, result.confidence, stats, min_confidence=self.min_confidence)
         t4 = time.perf_counter()
         timings = Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)

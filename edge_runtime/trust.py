@@ -25,7 +25,7 @@ Every constant was measured with ``scripts/bench_trust.py --rules`` on the junk 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -113,27 +113,119 @@ def aspect_error(contract: Contract, height: int, width: int) -> float:
 
 
 def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Class probabilities with temperature scaling: softmax(log(p) / T) per step. (Measured, not
-    adopted: see the issue #15 report.) int8 models output probabilities in steps of 1/256, zeros
-    included, so each is floored at half a step before the logarithm."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), 1.0 / 512.0, 1.0)
-    logits = np.log(p) / float(temperature)
-    logits -= logits.max(axis=-1, keepdims=True)
-    e = np.exp(logits)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    """Class probabilities with temperature scaling: softmax(log(p) / T) per step, that is p ** (1/T)
+    rescaled to the step's own total. T > 1 softens them; each step's best class stays its best, so
+    a text never changes. temper(p, 1) is p, so confidences change smoothly with T:
+    - a zero probability (int8 outputs come in steps of 1/256) stays zero. Flooring it at half a
+      step, as first measured, made the log-loss of every T > 1 jump far above T = 1's (0.15 ->
+      0.27 on convctc-fast-int8's degraded validation images): no fit could ever choose one;
+    - the total is the step's own, not 1: int8 outputs do not sum to exactly 1, and renormalising
+      them to 1 raised a model's confidences at T just above 1 (sharpening it).
+    A step with no positive probability stays all zero."""
+    p = np.clip(np.nan_to_num(np.asarray(probs, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        logits = np.log(p) / float(temperature)
+    top = logits.max(axis=-1, keepdims=True)
+    top[~np.isfinite(top)] = 0.0
+    e = np.exp(logits - top)
+    total = e.sum(axis=-1, keepdims=True)
+    return (e * (p.sum(axis=-1, keepdims=True) / np.where(total > 0, total, 1.0))).astype(np.float32)
+
+
+def calibrated(decode, probs: np.ndarray, temperature: float):
+    """``decode(probs)`` (a :mod:`edge_runtime.decode` decoder) with its confidences read from the
+    probabilities tempered by the contract's ``temperature``. The text is always that of the raw
+    probabilities; at T == 1 nothing more is done (the hot path of every shipped model)."""
+    result = decode(probs)
+    if temperature == 1.0:
+        return result
+    tempered = decode(temper(probs, temperature))
+    return replace(result, confidence=tempered.confidence, char_confidences=tempered.char_confidences)
+
+
+#: The highest temperature export may fit. The fit never goes below 1 (sharpening): a validation
+#: split with few or no errors (Wilhelmy's has none for most shipped models) pulls the log-loss
+#: optimum to T ~ 0.25, which makes every read, junk included, more confident. The top only bounds
+#: the search: on degraded validation images (read 67-81 % right) the fits stay within 1..1.25.
+TEMPERATURE_MAX = 4.0
+#: Candidate temperatures per doubling of T in the fit's grid search (log-spaced from 1).
+TEMPERATURE_STEPS_PER_OCTAVE = 16
+
+
+def fit_temperature(confidences_at, correct, t_max: float = TEMPERATURE_MAX) -> float:
+    """The T in [1, t_max] minimising the binary log-loss of ``confidences_at(T)`` (the full-string
+    confidences of the reads) against ``correct``, by grid search; 1.0 unless a higher T is strictly
+    better. Bounded below by 1: see TEMPERATURE_MAX."""
+    ok = np.asarray(correct, dtype=np.float64)
+    if ok.size == 0:
+        return 1.0
+    steps = max(1, round(math.log2(t_max) * TEMPERATURE_STEPS_PER_OCTAVE))
+    best, best_loss = 1.0, math.inf
+    for t in np.exp(np.linspace(0.0, math.log(t_max), steps + 1)):
+        c = np.clip(np.asarray(confidences_at(float(t)), dtype=np.float64), 1e-6, 1 - 1e-6)
+        loss = -float(np.mean(ok * np.log(c) + (1 - ok) * np.log(1 - c)))
+        if loss < best_loss - 1e-9:
+            best, best_loss = float(t), loss
+    return best
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Reads binned by confidence into equal-width bins (a confidence of 1.0 falls in the last
+    bin): the numbers behind a reliability plot and the expected calibration error."""
+
+    count: np.ndarray  # reads per bin
+    accuracy: np.ndarray  # share of correct reads per bin (NaN for an empty bin)
+    confidence: np.ndarray  # mean confidence per bin (NaN for an empty bin)
+
+    @property
+    def bins(self) -> int:
+        return len(self.count)
+
+    @property
+    def ece(self) -> float:
+        """The count-weighted mean of |accuracy - mean confidence| over the bins; NaN for no reads."""
+        total = int(self.count.sum())
+        if total == 0:
+            return float("nan")
+        full = self.count > 0
+        return float((self.count[full] * np.abs(self.accuracy[full] - self.confidence[full])).sum() / total)
+
+
+def reliability(confidences, correct, bins: int = 10) -> Reliability:
+    """Per-bin counts, accuracy and mean confidence of reads with these confidences and correctness."""
+    conf = np.asarray(confidences, dtype=np.float64).reshape(-1)
+    ok = np.asarray(correct, dtype=np.float64).reshape(-1)
+    if conf.shape != ok.shape:
+        raise ValueError(f"expected one correctness per confidence, got {ok.size} for {conf.size}")
+    idx = np.minimum((np.clip(conf, 0.0, 1.0) * bins).astype(int), bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.bincount(idx, ok, bins) / count
+        mean_conf = np.bincount(idx, conf, bins) / count
+    return Reliability(count, accuracy, mean_conf)
 
 
 def expected_calibration_error(confidences, correct, bins: int = 10) -> float:
     """ECE: the count-weighted mean of |accuracy - mean confidence| over ``bins`` equal-width
     confidence bins (a confidence of 1.0 falls in the last bin); NaN for no reads."""
-    conf = np.asarray(confidences, dtype=np.float64)
-    ok = np.asarray(correct, dtype=np.float64)
-    if conf.size == 0:
-        return float("nan")
-    idx = np.minimum((np.clip(conf, 0.0, 1.0) * bins).astype(int), bins - 1)
-    count = np.bincount(idx, minlength=bins)
-    gap = np.abs(np.bincount(idx, ok, bins) - np.bincount(idx, conf, bins))  # per bin: count * |acc - conf|
-    return float(gap.sum() / count.sum())
+    return reliability(confidences, correct, bins).ece
+
+
+def never_right(contract: Contract, text: str, lengths: tuple[int, int] | None = None) -> str | None:
+    """EMPTY or LENGTH if a read with this text cannot be right whatever its confidence, else None."""
+    lengths = lengths or contract.length_range
+    if not text:
+        return EMPTY
+    if lengths is not None and not lengths[0] <= len(text) <= lengths[1]:
+        return LENGTH
+    return None
+
+
+def reported_confidence(contract: Contract, text: str, confidence: float) -> float:
+    """The confidence a Prediction carries for this read: 0.0 if it can never be right (see
+    :func:`assess`), else its own. Calibration fits and measures this number."""
+    return 0.0 if never_right(contract, text) else confidence
 
 
 def assess(contract: Contract, text: str, confidence: float, stats: ImageStats, *,
@@ -141,11 +233,9 @@ def assess(contract: Contract, text: str, confidence: float, stats: ImageStats, 
     """Whether to trust one read (``Prediction.text``/``.confidence``) of an image with ``stats``.
 
     ``lengths`` overrides the contract's ``length_range`` (the label lengths it was trained on)."""
-    lengths = lengths or contract.length_range
-    if not text:
-        return Verdict(EMPTY, 0.0)
-    if lengths is not None and not lengths[0] <= len(text) <= lengths[1]:
-        return Verdict(LENGTH, 0.0)
+    never = never_right(contract, text, lengths)
+    if never:
+        return Verdict(never, 0.0)
     if aspect_error(contract, stats.height, stats.width) > MAX_ASPECT_ERROR:
         return Verdict(ASPECT, confidence)
     if stats.flat_rows > MAX_FLAT_ROWS * contract.input.height:

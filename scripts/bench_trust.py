@@ -93,7 +93,8 @@ class Item:
 def read(rec: Recognizer, image: np.ndarray, group: str, label: str, path: str) -> Item:
     cv2 = images.cv2()
     probs = rec.probabilities(image)
-    d = decode(probs, rec.contract)
+    # the confidence the Recognizer reports: tempered by the contract's temperature (1.0: raw)
+    d = trust.calibrated(lambda p: decode(p, rec.contract), probs, rec.contract.temperature)
     px = prepare(image, rec.contract.input)
     otsu = cv2.threshold(px, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
     edge = float(np.abs(cv2.Sobel(px, cv2.CV_32F, 1, 0)).mean() + np.abs(cv2.Sobel(px, cv2.CV_32F, 0, 1)).mean())

@@ -20,8 +20,8 @@ from edge_runtime.errors import CaptchaEdgeError
 from .archs import ARCHS, DEFAULT_ARCH
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .export import MIN_INT8_AGREEMENT
-from .errors import DataError, TrainerError
-from .synth import DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths
+from .errors import TrainerError
+from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
 
 SELECT = ("best", "last")
 LABELS_HELP = ("Labels file, one image a line: its path (relative to FILE's folder, inside the data folder) and its "
@@ -148,9 +148,8 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
     if spec.kind == Kind.MULTIHEAD and shortest != longest:
-        ctc = ", ".join(name for name, a in ARCHS.items() if a.kind == Kind.CTC)
-        raise DataError(f"expected labels of one length for the multi-head arch {arch}, got lengths {shortest} to "
-                        f"{longest}; use a CTC arch ({ctc}), which reads any length")
+        _log(f"{arch}: {longest} heads for labels of {shortest} to {longest} characters; the heads after a "
+             "shorter text learn an end class")
     sizes = D.image_sizes(labelled.paths)
     rule = None if size else SIZE_RULE.format(height=AUTO_HEIGHT, stride=spec.time_stride)
     size = size or D.choose_input_size(sizes, spec.time_stride)
@@ -183,8 +182,12 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Where eval.json and plots go (default: RUN_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots):
-    """Full-string, per-character and per-position accuracy, CER and confusions; JSON, table and plots."""
+@click.option("--reliability-plot", default=None, type=click.Path(dir_okay=False), metavar="PATH",
+              help="Where the reliability plot (accuracy per confidence bin against the diagonal) goes. Default: "
+                   "eval-reliability.png (eval-tflite-reliability.png with --tflite) next to the report.")
+def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliability_plot):
+    """Full-string, per-character and per-position accuracy, CER and confusions, and the expected
+    calibration error of the confidence (10 equal-width bins); JSON, table and plots."""
     _import_tensorflow_quietly()
     from trainer.evaluate import evaluate as run_eval
     from trainer.metrics import format_table
@@ -192,7 +195,10 @@ def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots):
     log = (lambda m: click.echo(m, err=True)) if fmt == "json" else _log
     if labels_file and not data_dir:
         raise click.UsageError("expected --data DIR with --labels FILE, got --labels alone")
-    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log, labels=labels_file)
+    if no_plots and reliability_plot:
+        raise click.UsageError("expected at most one of --no-plots and --reliability-plot, got both")
+    metrics = run_eval(run_dir, data_dir, tflite, out, plots=not no_plots, log=log, labels=labels_file,
+                       reliability_plot=reliability_plot)
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
     else:
@@ -247,6 +253,9 @@ def _import_tensorflow_quietly() -> None:
         _quiet_tensorflow()
 
 
+STYLE_NAMES = style_names()
+
+
 def _synth_check(check):
     """A click callback running one of trainer.synth's checks: a bad value exits 2 with its message;
     the check's result (if any) is the option's value."""
@@ -269,9 +278,14 @@ def _synth_check(check):
 @click.option("--length", "lengths", default=str(DEFAULT_LENGTH), show_default=True, callback=_synth_check(parse_lengths),
               help="Label length, or a range such as 4-6.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="x".join(map(str, DEFAULT_SIZE)), show_default=True, metavar="HxW")
-def synth(out, count, charset, lengths, seed, size):
-    """Render labelled synthetic CAPTCHAs with the 'captcha' package.
+@click.option("--size", default="x".join(map(str, DEFAULT_SIZE)), show_default=True, metavar="HxW",
+              help="Image size for --style captcha (the other styles draw their own sizes).")
+@click.option("--style", type=click.Choice(STYLE_NAMES), default=CAPTCHA_STYLE, show_default=True,
+              help="captcha: the 'captcha' package's images; mixed: the pre-training corpus (our renderer's random "
+                   "fonts, backgrounds, clutter and warps, at random sizes, and some of the package's); or a "
+                   "development style (trainer/render.py STYLES).")
+def synth(out, count, charset, lengths, seed, size, style):
+    """Render labelled synthetic CAPTCHAs.
 
     Files are named LABEL_SEED-INDEX.png (the label is the text before the first '_'). Image INDEX
     of a seed is always the same picture, so running again into the same folder with the same
@@ -281,7 +295,7 @@ def synth(out, count, charset, lengths, seed, size):
     from trainer.synth import render
 
     h, w = _input_size(size)
-    n = render(out, count, charset, lengths, seed, (h, w), log=_log)
+    n = render(out, count, charset, lengths, seed, (h, w), log=_log, style=style)
     click.echo(f"{n} images in {out}")
 
 

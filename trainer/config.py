@@ -9,7 +9,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Mapping
 
 from edge_runtime._version import __version__
-from edge_runtime.contract import CHANNELS, Color, Contract, InputSpec, Quantization, Resize
+from edge_runtime.contract import CHANNELS, Color, Contract, InputSpec, Kind, Quantization, Resize
 
 
 #: The input size chosen from the data when --input-size is not given (stated once, printed with the size).
@@ -63,6 +63,20 @@ class RunConfig:
                                     quantization=str(quantization), trainer_version=__version__,
                                     min_length=self.min_length, max_length=self.max_length,
                                     metrics=dict(metrics or {}))
+
+    def ctc_layout(self) -> Contract:
+        """The CTC class layout over the run's charset: the model's own for a CTC run, and that of a
+        multi-head model's training-only CTC output (which has a blank, never an end class)."""
+        return Contract.for_charset(Kind.CTC, self.charset, self.input_spec)
+
+    @property
+    def lengths(self) -> tuple[int, int] | None:
+        """The label lengths this run's model reads, which decide the usable images: a multi-head
+        model's heads exactly, or (with an end class) any length up to them; None for CTC, which
+        reads any length its time steps allow (checked once the model is built)."""
+        if self.kind != Kind.MULTIHEAD:
+            return None
+        return (1 if self.contract().end_index is not None else self.label_length), self.label_length
 
 
 #: Every field's default, by name: the CLI's option defaults, and the value that an older

@@ -308,13 +308,14 @@ def label_folder(
     labels: str | os.PathLike | None = AUTO,
     ignore_case: bool = False,
     charset: str | None = None,
-    label_length: int | None = None,
+    lengths: tuple[int, int] | None = None,
     names: list[str] | None = None,
 ) -> Labelled:
     """The folder's images and labels (or only ``names`` of them), without reading any image:
     ``labels`` is AUTO (the folder's labels file, else file names), None (file names), or a
     labels file (a relative path is relative to the folder, as config.json keeps it). An image
-    whose label is empty, outside the charset or of another length than ``label_length`` is skipped."""
+    whose label is empty, outside the charset or of a length outside ``lengths`` (shortest,
+    longest: what the model reads, :attr:`trainer.config.RunConfig.lengths`) is skipped."""
     folder = Path(folder)
     labels_file = _labels_path(folder, labels)
     wanted = None if names is None else set(names)
@@ -341,7 +342,7 @@ def label_folder(
         path, label = found[name]
         if ignore_case:
             label = fold_case(label)
-        problem = _label_problem(label, labels_file is None, charset, label_length)
+        problem = _label_problem(label, labels_file is None, charset, lengths)
         if problem:
             kept.skipped.append(Skipped(name, *problem))
             continue
@@ -351,7 +352,8 @@ def label_folder(
     return kept
 
 
-def _label_problem(label: str, from_name: bool, charset: str | None, label_length: int | None) -> tuple[str, str] | None:
+def _label_problem(label: str, from_name: bool, charset: str | None,
+                   lengths: tuple[int, int] | None) -> tuple[str, str] | None:
     """(reason, kind) of a label that cannot be used, or None."""
     if not label:
         return "empty label (the file name starts with '_')" if from_name else EMPTY, EMPTY
@@ -360,8 +362,10 @@ def _label_problem(label: str, from_name: bool, charset: str | None, label_lengt
     if charset is not None and set(label) - set(charset):
         bad = "".join(sorted(set(label) - set(charset)))
         return f"label {label!r} has characters {bad!r} outside the charset {charset!r}", OUTSIDE
-    if label_length is not None and len(label) != label_length:
-        return f"label {label!r} has {len(label)} characters, this model needs exactly {label_length}", LENGTH
+    if lengths is not None and not lengths[0] <= len(label) <= lengths[1]:
+        lo, hi = lengths
+        reads = f"exactly {hi}" if lo == hi else f"{lo} to {hi}"
+        return f"label {label!r} has {len(label)} characters, this model reads {reads}", LENGTH
     return None
 
 
@@ -460,14 +464,14 @@ def load_folder(
     folder: str | os.PathLike,
     spec: InputSpec,
     charset: str | None = None,
-    label_length: int | None = None,
+    lengths: tuple[int, int] | None = None,
     names: list[str] | None = None,
     labels: str | os.PathLike | None = AUTO,
     ignore_case: bool = False,
 ) -> Dataset:
     """Read and preprocess every usable image of a folder (or only ``names``), reporting what was
     skipped: with ``names``, a name the folder lacks is skipped too. ``labels`` as in :func:`label_folder`."""
-    found = label_folder(folder, labels, ignore_case, charset, label_length, names)
+    found = label_folder(folder, labels, ignore_case, charset, lengths, names)
     skipped = list(found.skipped)
     rows, good_names, good_labels = [], [], []
     for name, path, label in zip(found.names, found.paths, found.labels):

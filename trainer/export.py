@@ -19,8 +19,10 @@ from typing import Iterable
 
 import numpy as np
 
+from edge_runtime import trust
 from edge_runtime._version import __version__
 from edge_runtime.contract import METADATA_NAME, QUANTIZATIONS, Contract, Quantization
+from edge_runtime.decode import decoder_for
 from edge_runtime.errors import UsageError
 from edge_runtime.registry import is_shipped
 
@@ -174,7 +176,28 @@ def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels
         "max_abs_prob_diff": float(np.abs(tfl_probs - keras_probs).max()),
         "invoke_ms_p50": float(np.median(invoke_ms)),
         "interpreter": f"{rec.interpreter.distribution} {rec.interpreter.version}",
+        **calibration(tfl_probs, contract, labels),
     }
+
+
+def calibration(probs: np.ndarray, contract: Contract, labels: list[str]) -> dict:
+    """The temperature fitted on the exported file's own validation outputs, and the expected
+    calibration error of the full-string confidence a device reports, before (T = 1) and after it.
+    The fit minimises the log-loss of that confidence against correctness over T in
+    [1, trust.TEMPERATURE_MAX]: never below 1, because a validation split with few or no errors
+    would call for sharpening, and sharpening makes junk reads more confident too."""
+    decode = decoder_for(contract)
+    texts = [decode(p).text for p in probs]
+    correct = [t == label for t, label in zip(texts, labels)]
+
+    def confidences(temperature: float) -> np.ndarray:
+        return np.array([trust.reported_confidence(contract, text, trust.calibrated(decode, p, temperature).confidence)
+                         for text, p in zip(texts, probs)])
+
+    temperature = trust.fit_temperature(confidences, correct)
+    return {"temperature": temperature,
+            "val_ece": trust.expected_calibration_error(confidences(1.0), correct),
+            "val_ece_calibrated": trust.expected_calibration_error(confidences(temperature), correct)}
 
 
 def _share(texts: list[str], others: list[str]) -> float:
@@ -222,7 +245,9 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
         D.write_json(Path(out).with_suffix(".json"), report)
         log(f"{out}: {report['bytes']} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
             f"(keras {report['keras_accuracy']:.4f}), agreement with keras {report['agreement_with_keras']:.4f}, "
-            f"max |dp| {report['max_abs_prob_diff']:.2g}, invoke p50 {report['invoke_ms_p50']:.3f} ms")
+            f"max |dp| {report['max_abs_prob_diff']:.2g}, invoke p50 {report['invoke_ms_p50']:.3f} ms; "
+            f"confidence temperature {report['temperature']:.3g} (validation ECE {report['val_ece']:.3f} -> "
+            f"{report['val_ece_calibrated']:.3f})")
         reports[mode] = report
     return reports
 
@@ -254,8 +279,9 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
         tmp.unlink(missing_ok=True)
         raise ExportError("; ".join(problems))
     metrics = {**contract.metrics, "val_accuracy_tflite": report["accuracy"],
-               "agreement_with_keras": report["agreement_with_keras"]}
-    final = embed_contract(raw, dataclasses.replace(contract, metrics=metrics))
+               "agreement_with_keras": report["agreement_with_keras"],
+               "val_ece": report["val_ece"], "val_ece_calibrated": report["val_ece_calibrated"]}
+    final = embed_contract(raw, dataclasses.replace(contract, metrics=metrics, temperature=report["temperature"]))
     tmp.write_bytes(final)
     os.replace(tmp, out)
     report.update({

@@ -80,6 +80,8 @@ def format_table(m: dict) -> str:
         f"character error rate   {m['cer']:.4f}",
         "per-position accuracy  " + "  ".join(f"{i + 1}:{a:.3f}" for i, a in enumerate(m["per_position_accuracy"])),
     ]
+    if "ece" in m:  # evaluate's: the full-string confidence against correctness
+        lines.append(f"calibration error (ECE) {m['ece']:.4f}  ({m['reliability']['bins']} equal-width confidence bins)")
     if m["top_confusions"]:
         lines.append("most confused (truth -> predicted: count)")
         lines += [f"  {c['truth']} -> {c['predicted']}: {c['count']}" for c in m["top_confusions"]]

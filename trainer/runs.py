@@ -140,7 +140,7 @@ class Run:
         read from the split's folder. Images the split lists that cannot be read are logged,
         and kept in the result's ``skipped``."""
         config, split = self.config, self.split
-        dataset = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.label_length,
+        dataset = D.load_folder(split["data_dir"], config.input_spec, config.charset, config.lengths,
                                 names=split[part] if names is None else names, labels=config.labels,
                                 ignore_case=config.ignore_case)
         self.report_missing(part, dataset, log)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
 import re
 from pathlib import Path
 
@@ -15,34 +13,6 @@ from .errors import TrainerError
 DEFAULT_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789"
 DEFAULT_LENGTH = 5
 DEFAULT_SIZE = (50, 200)  # height, width: the input size of every arch
-
-
-class _SeededSecrets:
-    """The part of the ``secrets`` API that captcha.image uses, drawn from a seeded generator."""
-
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-
-    def randbelow(self, n: int) -> int:
-        return self.rng.randrange(n)
-
-    def randbits(self, k: int) -> int:
-        return self.rng.getrandbits(k)
-
-    def choice(self, seq):
-        return self.rng.choice(seq)
-
-
-@contextlib.contextmanager
-def _seeded(module, rng: random.Random):
-    # captcha >= 0.5 draws from ``secrets``, which cannot be seeded; a dataset that cannot be
-    # made again is no dataset, so its module-level ``secrets`` is swapped for this render only.
-    saved = getattr(module, "secrets", None)
-    module.secrets = _SeededSecrets(rng)
-    try:
-        yield
-    finally:
-        module.secrets = saved
 
 
 #: Characters a synthetic label may not have: they cannot be in a file name on every system, or
@@ -87,8 +57,40 @@ def label_space(charset: str, lengths: tuple[int, int]) -> int:
     return sum(k**n for n in range(lengths[0], lengths[1] + 1))
 
 
+#: --style: "captcha", the captcha package's ImageCaptcha at --size; "mixed", our renderer's random
+#: looks and a share of the package's, at random sizes (the pre-training corpus); or a development
+#: style of trainer.render.STYLES, at its own size. The labels always come from --charset and --length.
+CAPTCHA_STYLE, MIXED_STYLE = "captcha", "mixed"
+
+
+def style_names() -> tuple[str, ...]:
+    from .render import STYLES
+
+    return (CAPTCHA_STYLE, MIXED_STYLE, *STYLES)
+
+
+def _painter(style: str, size: tuple[int, int]):
+    """A function (label, rng) -> BGR uint8 image for ``style``."""
+    if style == CAPTCHA_STYLE:
+        try:
+            import captcha.image  # noqa: F401
+        except ImportError:
+            raise TrainerError("expected the 'captcha' package, it is missing: pip install 'captcha-edge[train]'") from None
+        from .render import captcha_image
+
+        return lambda label, rng: captcha_image(label, size[0], size[1], rng)
+    from . import render as R
+
+    if style == MIXED_STYLE:
+        return lambda label, rng: R.mixed_image(label, rng)
+    if style not in R.STYLES:
+        raise TrainerError(f"expected a style from {', '.join(style_names())}, got {style!r}")
+    looks = R.STYLES[style].looks
+    return lambda label, rng: R.draw(looks(rng), label, rng)
+
+
 def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int, int], seed: int,
-           size: tuple[int, int] = DEFAULT_SIZE, log=print) -> int:
+           size: tuple[int, int] = DEFAULT_SIZE, log=print, style: str = CAPTCHA_STYLE) -> int:
     """Write ``count`` PNGs named LABEL_SEED-INDEX.png (:data:`NAME`); returns how many were written.
 
     Image INDEX of a seed is always the same picture, so rendering again into the same folder with
@@ -98,11 +100,7 @@ def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int,
     kept, and their names still differ by index."""
     check_charset(charset)
     check_lengths(lengths)
-    try:
-        import captcha.image as captcha_image
-        from captcha.image import ImageCaptcha
-    except ImportError:
-        raise TrainerError("expected the 'captcha' package, it is missing: pip install 'captcha-edge[train]'") from None
+    paint = _painter(style, size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     slots, others = {}, 0
@@ -113,7 +111,6 @@ def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int,
         else:
             others += 1
     rng = np.random.default_rng(seed)
-    maker = ImageCaptcha(width=size[1], height=size[0])
     distinct = label_space(charset, lengths) >= count
     written, replaced, seen, attempts = 0, 0, set(), 0
     while written < count:
@@ -127,8 +124,7 @@ def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int,
             if old.name != name:
                 old.unlink(missing_ok=True)
                 replaced += 1
-        with _seeded(captcha_image, random.Random(int(rng.integers(0, 2**31)))):
-            maker.write(label, str(out / name))
+        _write_png(out / name, paint(label, np.random.default_rng(int(rng.integers(0, 2**31)))))
         written += 1
         if written % 500 == 0:
             log(f"{written}/{count}")
@@ -137,3 +133,13 @@ def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int,
     if others:
         log(f"left {others} other PNG files in {out} as they are (not named LABEL_SEED-INDEX.png)")
     return written
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """Written under a temporary name, then renamed: a killed run leaves no half image."""
+    import cv2
+
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    if not cv2.imwrite(str(tmp), image):
+        raise TrainerError(f"expected to write {path}, OpenCV could not")
+    os.replace(tmp, path)

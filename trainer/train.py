@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_runtime.contract import Contract, Kind
+from edge_runtime.contract import Kind
 
 from . import data as D
 from .config import RunConfig
@@ -22,11 +22,20 @@ from .predict import PREDICT_BATCH, decode_batch, predict_probs, to_inputs
 from .runs import Run
 
 
-def encode_labels(labels: list[str], config: RunConfig) -> np.ndarray:
-    """Class indices per label; CTC labels are padded with -1 to the longest label."""
+#: What CTC targets are padded with: the loss counts a label's classes >= 0 as its length.
+CTC_PAD = -1
+
+
+def encode_labels(labels: list[str], config: RunConfig, pad: int | None = None) -> np.ndarray:
+    """Class indices per label, padded to a multi-head model's heads (else to the longest label)
+    with ``pad``; by default the model's own padding: the end class of a multi-head model that has
+    one (its heads after the text learn to predict it), else CTC_PAD."""
+    if pad is None:
+        end = config.contract().end_index
+        pad = CTC_PAD if end is None else end
     index = {c: i for i, c in enumerate(config.charset)}
     length = config.label_length or max(len(l) for l in labels)
-    out = np.full((len(labels), length), -1, np.int32)
+    out = np.full((len(labels), length), pad, np.int32)
     for row, label in enumerate(labels):
         out[row, : len(label)] = [index[c] for c in label]
     return out
@@ -48,9 +57,9 @@ def ctc_loss_fn(blank_index: int):
 
 
 def check_time_steps(config: RunConfig, steps: int, labels: list[str]) -> None:
-    """A CTC model reads L characters only from at least 2L-1 time steps (in the worst case every
+    """A CTC output reads L characters only from at least 2L-1 time steps (in the worst case every
     character repeats, and repeats need a blank between them): refuse longer labels up front."""
-    if config.kind != Kind.CTC or not labels:
+    if not labels:
         return
     longest = max(labels, key=len)
     if 2 * len(longest) - 1 > steps:
@@ -62,14 +71,8 @@ def check_time_steps(config: RunConfig, steps: int, labels: list[str]) -> None:
 AUX_CTC_WEIGHT = 0.5  # weight of a multi-head model's training-only CTC output
 
 
-def ctc_layout(config: RunConfig) -> Contract:
-    """The CTC class layout over the run's charset: the model's own for a CTC run, and that of a
-    multi-head model's training-only CTC output."""
-    return Contract.for_charset(Kind.CTC, config.charset, config.input_spec)
-
-
 def compile_model(model, config: RunConfig):
-    blank = ctc_layout(config).blank_index
+    blank = config.ctc_layout().blank_index
     if config.kind == Kind.CTC:
         loss, weights = ctc_loss_fn(blank), None
     else:
@@ -80,14 +83,25 @@ def compile_model(model, config: RunConfig):
     return model
 
 
-def _targets(targets: np.ndarray, outputs: int):
-    """One target per model output: an auxiliary CTC output learns the same labels."""
-    return tuple(targets for _ in range(outputs)) if outputs > 1 else targets
+def output_targets(labels: list[str], config: RunConfig, outputs: int = 1):
+    """One target array per model output: the model's own (:func:`encode_labels`), and for a
+    multi-head model's training-only CTC output the same labels padded with CTC_PAD, never with
+    the end class (whose index is the CTC blank's)."""
+    own = encode_labels(labels, config)
+    if outputs == 1:
+        return own
+    return own, *(encode_labels(labels, config, pad=CTC_PAD) for _ in range(outputs - 1))
 
 
-def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, outputs: int = 1, first_epoch: int = 0):
-    """Seeded batches: epoch E's order and augmentation depend on (seed, E) only, so a resumed run
-    (``first_epoch``, the epochs already done) sees what an uninterrupted one would."""
+def _rows(targets, rows: np.ndarray):
+    """The targets of some images: rows of one array, or of each output's array."""
+    return tuple(t[rows] for t in targets) if isinstance(targets, tuple) else targets[rows]
+
+
+def make_batches(config: RunConfig, pixels: np.ndarray, targets, first_epoch: int = 0):
+    """Seeded batches of (inputs, targets), ``targets`` as :func:`output_targets` gives them: epoch
+    E's order and augmentation depend on (seed, E) only, so a resumed run (``first_epoch``, the
+    epochs already done) sees what an uninterrupted one would."""
     from .augment import augment
 
     spec = config.input_spec
@@ -109,7 +123,7 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets: np.ndarray, out
             if config.augment:
                 rng = np.random.default_rng((config.seed, self.epoch, i))
                 batch = np.stack([augment(p, rng, config.strokes) for p in batch])
-            return to_inputs(batch, spec), _targets(targets[rows], outputs)
+            return to_inputs(batch, spec), _rows(targets, rows)
 
         def on_epoch_end(self):
             self.order = np.random.default_rng((config.seed, self.epoch)).permutation(len(pixels))
@@ -122,7 +136,7 @@ def split_for_run(config: RunConfig, run: Run, log=print, report: bool = True) -
     """The run's training and validation images; the split is made once and kept in split.json.
     With ``report``, logs the labels (count per character, rare characters, case) and what was
     skipped, by reason (every skipped image is in skipped.json)."""
-    dataset = D.load_folder(config.data_dir, config.input_spec, config.charset, config.label_length,
+    dataset = D.load_folder(config.data_dir, config.input_spec, config.charset, config.lengths,
                             labels=config.labels, ignore_case=config.ignore_case)
     source = config.labels or "file names"
     if not dataset.names:
@@ -160,7 +174,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         report: bool = True) -> dict:
     """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
     Before training it logs the labels and what was skipped (``report``)."""
-    from .models import build, primary
+    from .models import build
 
     D.check_charset(config.charset)
     run = Run(out)
@@ -176,11 +190,15 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
 
     keras.utils.set_random_seed(config.seed)
     model = build(config)
-    check_time_steps(config, primary(model).output_shape[1], train.labels + val.labels)
+    if config.kind == Kind.CTC or len(model.outputs) > 1:
+        # The CTC output: a CTC model's own, or a multi-head model's training-only side output (last).
+        check_time_steps(config, model.outputs[-1].shape[1], train.labels + val.labels)
     model = compile_model(model, config)
     if initialise:
         # Loaded after the seeded build, as always: the random draws of a run stay the same.
-        init_weights(model, Run(config.init_from).load_keras(), config.init_from, log)
+        base = Run(config.init_from)
+        init_weights(model, base.load_keras(), config.init_from, log,
+                     classes=(base.config.contract().class_chars(), config.contract().class_chars()))
     state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "best_val_loss": None,
              "history": [], "params": int(model.count_params()), "train_seconds": 0.0, "done": False}
     if resuming:
@@ -214,13 +232,14 @@ def load_checkpoint(model, weights: Path, log=print) -> None:
 
 
 def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log) -> None:
-    batches = make_batches(config, train.pixels, encode_labels(train.labels, config), outputs=len(model.outputs),
-                           first_epoch=state["epoch"])
+    outputs = len(model.outputs)
+    batches = make_batches(config, train.pixels, output_targets(train.labels, config, outputs), first_epoch=state["epoch"])
     val_x = to_inputs(val.pixels, config.input_spec)
-    val_y = _targets(encode_labels(val.labels, config), len(model.outputs))
+    val_y = output_targets(val.labels, config, outputs)
     tracker = _Tracker(config, run, state, val_x, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, _lr_schedule(config, run, state)],
+              callbacks=[tracker, _WarmUp(config.learning_rate, warmup_steps(config, len(batches))),
+                         _lr_schedule(config, run, state)],
               validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
     state["done"] = True
     run.write_state(state)
@@ -250,6 +269,34 @@ def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None =
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
     return _Plateau(run, state, monitor, factor=0.5, patience=max(3, config.patience // 3))
+
+
+#: Optimizer steps over which the learning rate rises linearly to its value: Adam's first moment
+#: estimates are noisy, and a full-size first step from random weights can throw BatchNorm and the
+#: CTC output far off (an epoch-1 loss spike at lr 3e-3).
+WARMUP_STEPS = 200
+
+
+def warmup_steps(config: RunConfig, steps_per_epoch: int) -> int:
+    """WARMUP_STEPS, or a tenth of the whole run if that is shorter (a smoke test's few steps)."""
+    return max(1, min(WARMUP_STEPS, config.epochs * steps_per_epoch // 10))
+
+
+class _WarmUp(keras.callbacks.Callback):
+    """Linear learning-rate warm-up over the first WARMUP_STEPS optimizer steps. It counts the
+    optimizer's own iterations, which a checkpoint restores, so a resumed run warms up only if the
+    first run had not finished warming up."""
+
+    def __init__(self, peak: float, steps: int = WARMUP_STEPS):
+        super().__init__()
+        self.peak, self.steps = float(peak), int(steps)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        done = int(self.model.optimizer.iterations.numpy())
+        if done < self.steps:
+            self.model.optimizer.learning_rate.assign(self.peak * (done + 1) / self.steps)
+        elif done == self.steps:
+            self.model.optimizer.learning_rate.assign(self.peak)
 
 
 class _Plateau(keras.callbacks.ReduceLROnPlateau):
@@ -283,10 +330,17 @@ def check_no_leak(config: RunConfig, val_names: list[str]) -> None:
                        f"images, it trained on {len(leaked)} of them; use the same --seed and data")
 
 
-def init_weights(model, source, source_name: str, log=print) -> None:
-    """Copy the weights of every same-named, same-shaped layer of ``source`` into ``model``."""
+def init_weights(model, source, source_name: str, log=print,
+                 classes: tuple[list[str], list[str]] | None = None) -> None:
+    """Copy the weights of every same-named, same-shaped layer of ``source`` into ``model``.
+
+    With ``classes`` (the source's and this model's characters per class index, as
+    ``Contract.class_chars`` gives them), a same-named output layer whose class axis differs is
+    copied class by class: each of this model's characters gets the source's weights for the same
+    character (the blank, the blank's), and a character the source never learned keeps its fresh
+    initialisation. A base that reads 0-9a-zA-Z so starts a model of any subset already reading."""
     by_name = {layer.name: layer for layer in source.layers}
-    copied = []
+    copied, mapped = [], []
     for layer in model.layers:
         src = by_name.get(layer.name)
         if src is None or not layer.weights:
@@ -294,15 +348,43 @@ def init_weights(model, source, source_name: str, log=print) -> None:
         if [tuple(w.shape) for w in layer.weights] == [tuple(w.shape) for w in src.weights]:
             layer.set_weights(src.get_weights())
             copied.append(layer.name)
+        elif classes and (weights := map_classes(src.get_weights(), layer.get_weights(), *classes)) is not None:
+            layer.set_weights(weights)
+            mapped.append(layer.name)
     if not copied:
         raise RunError(f"expected layers in common with {source_name}, found none")
-    log(f"initialised {len(copied)} layers from {source_name}: {', '.join(copied)}")
+    log(f"initialised {len(copied)} layers from {source_name}: {', '.join(copied)}"
+        + (f"; {', '.join(mapped)} class by class" if mapped else ""))
+
+
+def map_classes(source: list[np.ndarray], target: list[np.ndarray], source_chars: list[str],
+                target_chars: list[str]) -> list[np.ndarray] | None:
+    """``target``'s arrays with the class columns (last axis) of the characters both know taken
+    from ``source``; None unless every array is a class axis of those lengths over equal shapes."""
+    if len(source) != len(target):
+        return None
+    for s, t in zip(source, target):
+        if s.shape[-1] != len(source_chars) or t.shape[-1] != len(target_chars) or s.shape[:-1] != t.shape[:-1]:
+            return None
+    index = {ch: i for i, ch in enumerate(source_chars)}
+    out = []
+    for s, t in zip(source, target):
+        t = np.array(t, copy=True)
+        for j, ch in enumerate(target_chars):
+            if ch in index:
+                t[..., j] = s[..., index[ch]]
+        out.append(t)
+    return out
 
 
 def _save_weights(model, path: Path) -> None:
     tmp = path.with_name("tmp-" + path.name)
     model.save_weights(tmp)
     os.replace(tmp, path)
+
+
+#: Within an epoch, a progress line at most this often.
+PROGRESS_SECONDS = 30.0
 
 
 class _Tracker(keras.callbacks.Callback):
@@ -317,7 +399,16 @@ class _Tracker(keras.callbacks.Callback):
         self.t0 = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.monotonic()
+        self.t0 = self.shown = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # An epoch of a large folder (the pre-training corpus) takes minutes: say how it goes.
+        now = time.monotonic()
+        if now - self.shown >= PROGRESS_SECONDS:
+            self.shown = now
+            steps = self.params.get("steps") or "?"
+            loss = (logs or {}).get("loss", float("nan"))
+            self.log(f"  epoch {self.state['epoch'] + 1}: step {batch + 1}/{steps}  loss {loss:.4f}  {now - self.t0:.0f}s")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

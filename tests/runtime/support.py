@@ -31,3 +31,17 @@ def encode(image: np.ndarray, ext: str = ".png", params: list[int] | None = None
 
 def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def with_contract(model: bytes, **changes) -> bytes:
+    """A copy of a .tflite file whose embedded contract has ``changes`` (e.g. temperature=2.0),
+    without TensorFlow: the contract's JSON is rewritten compactly, padded with spaces (valid
+    JSON) to its old length and put back in place, so every flatbuffer offset stays valid."""
+    from edge_runtime.contract import METADATA_NAME
+    from edge_runtime.flatbuf import read_metadata
+
+    old = read_metadata(model)[METADATA_NAME]
+    new = json.dumps({**json.loads(old), **changes}, sort_keys=True, ensure_ascii=False,
+                     separators=(",", ":")).encode("utf-8")
+    assert len(new) <= len(old) and model.count(old) == 1, "the changed contract must fit in the old one's place"
+    return model.replace(old, new + b" " * (len(old) - len(new)))

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime.camera import CameraRunner, crop, is_live, parse_roi
-from edge_runtime.errors import SourceError, UsageError
+from edge_runtime.camera import CameraRunner, is_live
+from edge_runtime.errors import ImageError, SourceError, UsageError
+from edge_runtime.images import crop, parse_roi
 from edge_runtime.options import CameraOptions
 from support import EXAMPLES_MODEL, jsonl
 
@@ -173,7 +174,7 @@ def test_crop_and_liveness():
     assert np.array_equal(crop(frame, (60, 30, 200, 50)), frame[30:80, 60:260])
     assert crop(frame, None) is frame
     assert crop(frame, (0, 0, 320, 120)).shape == (120, 320)
-    with pytest.raises(SourceError):
+    with pytest.raises(ImageError, match="inside the 320x120 image"):
         crop(frame, (0, 0, 321, 120))
     assert is_live("0") and is_live("rtsp://x/y") and is_live("http://x") and is_live("picamera2:0")
     assert not is_live("clip.avi") and not is_live("/videos/0.mp4")

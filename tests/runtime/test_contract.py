@@ -46,7 +46,8 @@ def test_contract_matches_the_tensors(name, shipped):
     d = rec.describe()
     assert d["input_tensor"]["shape"] == [1, c.input.height, c.input.width, 1]
     assert d["output_tensor"]["shape"][-1] == c.num_classes
-    assert d["bytes"] == shipped[name].stat().st_size and d["contract"] == c.to_dict()
+    # info shows the temperature even where the file leaves it out (every shipped model: 1.0)
+    assert d["bytes"] == shipped[name].stat().st_size and d["contract"] == {**c.to_dict(), "temperature": 1.0}
     if c.quantization == Quantization.INT8:
         assert d["input_tensor"]["dtype"] in ("uint8", "int8")  # int8 files take raw pixels
     else:
@@ -91,6 +92,16 @@ def test_for_charset_builds_the_trainer_class_layout(kind, charset, length):
     assert Contract.from_json(c.to_json()) == c
 
 
+@pytest.mark.parametrize("lengths, end", [((5, 5), None), ((3, 5), 4), ((None, None), None)])
+def test_multihead_end_class_only_when_labels_are_shorter_than_the_heads(lengths, end):
+    lo, hi = lengths
+    c = Contract.for_charset(Kind.MULTIHEAD, "abcd", InputSpec(50, 200), label_length=5, min_length=lo, max_length=hi)
+    assert c.end_index == end and c.num_classes == 4 + (end is not None)
+    assert c.class_chars() == list("abcd") + ([""] if end is not None else [])
+    assert ("end_index" in c.to_dict()) == (end is not None)  # a fixed-length contract's JSON is as before
+    assert Contract.from_json(c.to_json()) == c and c.length_range == (lo or 5, hi or 5)
+
+
 def test_for_charset_refuses_what_from_dict_refuses():
     with pytest.raises(ValueError):
         Contract.for_charset("beam", "ab", InputSpec(50, 200))
@@ -131,6 +142,10 @@ def test_blank_in_the_middle_moves_the_classes():
     ({"min_length": 6, "max_length": 4}, "min_length <= max_length"),
     ({"min_length": 0, "max_length": 4}, "min_length"),
     ({"kind": "multihead", "blank_index": None, "label_length": 5, "min_length": 4, "max_length": 6}, "at most the 5 heads"),
+    ({"kind": "multihead", "blank_index": None, "label_length": 5, "min_length": 3, "max_length": 5}, "expected an end_index"),
+    ({"kind": "multihead", "blank_index": None, "label_length": 5, "min_length": 3, "max_length": 5, "end_index": 4},
+     "end_index in 0..3"),
+    ({"end_index": 3}, "end_index only in a multihead model"),
     ({"input": {"height": 10, "width": 10, "layout": "NCHW"}}, "NHWC"),
     ({"input": {"height": 10, "width": 10, "scale": 0}}, "input.scale"),
     ({"input": {"height": 10}}, "contract fields"),

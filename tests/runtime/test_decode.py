@@ -99,3 +99,58 @@ def test_per_position_any_tensor(probs):
     out = per_position(probs, "xyz")
     assert len(out.text) == len(probs) and set(out.text) <= set("xyz")
     assert 0.0 <= out.confidence <= 1.0
+
+
+# A multihead model with an end class: 4 heads over "abc" plus the end, last (Contract.for_charset).
+ENDED = Contract.for_charset(Kind.MULTIHEAD, "abc", SPEC, label_length=4, min_length=2, max_length=4)
+
+
+def test_the_end_class_ends_the_text():
+    assert ENDED.class_chars() == ["a", "b", "c", ""] and ENDED.num_classes == 4
+    out = decode(onehot([1, 0, 3, 3]), ENDED)
+    assert out.text == "ba" and out.char_confidences == pytest.approx((0.9, 0.9))
+    assert out.confidence == pytest.approx(0.9**4)  # both ends count
+    assert decode(onehot([2, 1, 0, 2]), ENDED).text == "cbac"  # no end: every head reads
+
+
+def test_an_unsure_end_makes_the_read_unsure():
+    sure, unsure = onehot([0, 1, 3, 3]), onehot([0, 1, 3, 3])
+    unsure[3] = [0.1, 0.1, 0.35, 0.45]  # the end, barely
+    assert decode(sure, ENDED).text == decode(unsure, ENDED).text == "ab"
+    assert decode(unsure, ENDED).confidence == pytest.approx(0.9**3 * 0.45)
+
+
+def test_what_follows_the_first_end_is_not_read_but_counts():
+    probs = onehot([0, 3, 2, 3])  # a 'c' after the end: not text, and its end probability is low
+    out = decode(probs, ENDED)
+    assert out.text == "a" and len(out.char_confidences) == 1
+    end_after = (1 - 0.9) / 3
+    assert out.confidence == pytest.approx(0.9 * 0.9 * end_after * 0.9)
+
+
+def test_an_end_at_the_first_head_is_an_empty_read():
+    out = decode(onehot([3, 3, 3, 3], p=0.8), ENDED)
+    assert out.text == "" and out.char_confidences == () and out.confidence == pytest.approx(0.8**4)
+
+
+def test_an_end_class_elsewhere_is_read_from_the_contract():
+    first = Contract(kind="multihead", charset="abc", input=SPEC, label_length=3, min_length=1, max_length=3,
+                     end_index=0)
+    assert decode(onehot([2, 3, 0]), first).text == "bc"
+
+
+def test_fixed_length_multihead_has_no_end_class():
+    fixed = Contract.for_charset(Kind.MULTIHEAD, "abc", SPEC, label_length=4, min_length=4, max_length=4)
+    assert fixed.end_index is None and fixed.class_chars() == ["a", "b", "c"] and fixed.num_classes == 3
+    probs = onehot([2, 0, 1, 1], classes=3, p=0.7)
+    assert decode(probs, fixed) == per_position(probs, "abc")
+    assert decode(probs, fixed).text == "cabb" and decode(probs, fixed).confidence == pytest.approx(0.7**4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.just(4), st.just(4)),
+              elements=st.floats(-2, 2, width=32, allow_subnormal=False) | st.just(float("nan"))))
+def test_end_class_any_tensor(probs):
+    out = decode(probs, ENDED)
+    assert set(out.text) <= set("abc") and len(out.text) <= 4 and len(out.char_confidences) == len(out.text)
+    assert 0.0 <= out.confidence <= 1.0

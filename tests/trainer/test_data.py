@@ -36,7 +36,7 @@ def test_edge_cases_are_reported_and_skipped(synth_data, tmp_path):
     (tmp_path / "xxxxx.png").write_bytes(b"not an image")               # unreadable
     (tmp_path / "notes.txt").write_text("ignored: not an image name")
     charset = infer_charset([label_from_name(p) for p in src])
-    ds = load_folder(tmp_path, SPEC, charset=charset, label_length=5)
+    ds = load_folder(tmp_path, SPEC, charset=charset, lengths=(5, 5))
     assert ds.names == sorted([p.name for p in src[:3]] + [src[0].stem + ".tif"])
     assert ds.labels.count(label_from_name(src[0])) == 2
     reasons = {s.name: s.reason for s in ds.skipped}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_runtime import trust
 from edge_runtime.contract import QUANTIZATIONS, Contract, read_contract
 from edge_runtime.recognizer import Recognizer
 from trainer.evaluate import evaluate
@@ -134,3 +135,36 @@ def test_flex_ops_fail_the_export():
     model = keras.Model(inp, keras.layers.LSTM(4, return_sequences=True)(inp))  # not unrolled: a while loop
     with pytest.raises(ExportError, match="Flex"):
         convert(model, "float32")
+
+
+# ---- confidence calibration (issue #15) ---------------------------------------------------------
+
+def test_export_calibrates_confidence_never_sharpening(exported):
+    """Every file carries the temperature fitted on its own validation outputs, at least 1, and
+    the validation ECE before and after it (the fit minimises log-loss, so ECE need not fall)."""
+    for mode, path in exported.items():
+        contract = read_contract(path.read_bytes())
+        report = json.loads(path.with_suffix(".json").read_text())
+        assert 1.0 <= contract.temperature <= trust.TEMPERATURE_MAX and contract.temperature == report["temperature"]
+        for key in ("val_ece", "val_ece_calibrated"):
+            assert 0.0 <= contract.metrics[key] <= 1.0 and contract.metrics[key] == report[key]
+        rec = Recognizer.from_file(path)
+        assert rec.describe()["contract"]["temperature"] == contract.temperature
+
+
+def test_evaluate_reports_ece_and_draws_a_reliability_plot(train_cli, crnn_run, exported, tmp_path):
+    import cv2
+
+    out = train_cli("evaluate", crnn_run.root, "--out", tmp_path).stdout
+    assert "calibration error (ECE)" in out
+    m = json.loads((tmp_path / "eval.json").read_text())
+    assert 0.0 <= m["ece"] <= 1.0 and sum(m["reliability"]["count"]) == m["count"] == 7
+    plot = cv2.imread(str(tmp_path / "eval-reliability.png"))
+    assert plot is not None and plot.shape[2] == 3 and min(plot.shape[:2]) > 300
+    # an exported file, through the runtime (its temperature applied), to a chosen path
+    chosen = tmp_path / "plots" / "int8.png"
+    m = json.loads(train_cli("evaluate", crnn_run.root, "--tflite", exported["int8"], "--out", tmp_path,
+                             "--reliability-plot", chosen, "--format", "json").stdout)
+    assert len(m["reliability"]["accuracy"]) == 10 and cv2.imread(str(chosen)) is not None
+    both = train_cli("evaluate", crnn_run.root, "--no-plots", "--reliability-plot", chosen, code=2)
+    assert "at most one of --no-plots and --reliability-plot" in both.output

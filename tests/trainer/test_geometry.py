@@ -57,10 +57,12 @@ def test_ctc_labels_too_long_for_the_time_steps_are_refused():
         check_time_steps(config, 8, ["ab", "abaab"])
 
 
-def test_multihead_refuses_variable_lengths(mixed, train_cli, tmp_path):
-    out = train_cli("fit", "--data", mixed, "--arch", "cnn", "--out", tmp_path / "run", *QUICK, code=1).output
-    assert "expected labels of one length for the multi-head arch cnn, got lengths 4 to 6; use a CTC arch" in out
-    assert not (tmp_path / "run").exists()
+def test_multihead_takes_variable_lengths(mixed, train_cli, tmp_path):
+    """Its heads are the longest label's; the end class is tested in test_variable_heads.py."""
+    out = train_cli("fit", "--data", mixed, "--arch", "cnn", "--out", tmp_path / "run", *QUICK).output
+    assert "cnn: 6 heads for labels of 4 to 6 characters; the heads after a shorter text learn an end class" in out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["label_length"], config["min_length"], config["max_length"]) == (6, 4, 6)
 
 
 def test_mixed_folder_fits_exports_and_reads_back(mixed, train_cli, tmp_path):

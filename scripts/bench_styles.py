@@ -1,0 +1,181 @@
+"""The development benchmark (issue #14): for every development style and label count, fit with
+the default command, export the int8 file, and read the style's 300 unseen test images with
+``captcha-edge predict``. Prints the table: style, labels, full-string accuracy, fit time.
+
+    python scripts/make_styles.py --out data/styles          # the styles' data, from seeds
+    python scripts/bench_styles.py --styles-dir data/styles --wilhelmy ../shared/data/wilhelmy
+
+The commands are the user's, with no other flag:
+    captcha-train fit --data TRAIN --out RUN
+    captcha-train export RUN --out MODEL.tflite
+    captcha-edge predict TEST --model MODEL.tflite --format jsonl
+
+It takes hours on 2 cores: every finished cell is kept in OUT/results.jsonl, and a killed run
+goes on where it was (a fit resumes from its last epoch). Wilhelmy's 863 images are split once
+by a seeded shuffle: 300 test images, the rest the training pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from trainer import render  # noqa: E402
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+WILHELMY_TEST = 300
+
+
+def label_of(path: Path) -> str:
+    """The text before the first '_' of the stem (our styles), or the whole stem (Wilhelmy)."""
+    return path.stem.split("_", 1)[0]
+
+
+def images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def by_index(paths: list[Path]) -> list[Path]:
+    """Our styles' files in the order they were drawn (LABEL_INDEX.png): the first N are a fair sample."""
+    return sorted(paths, key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+
+
+def link_folder(folder: Path, paths: list[Path]) -> Path:
+    """A folder of symbolic links to ``paths`` (made again if it holds other files)."""
+    wanted = {p.name for p in paths}
+    if folder.is_dir() and {p.name for p in folder.iterdir()} == wanted:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for p in paths:
+        (folder / p.name).symlink_to(p.resolve())
+    return folder
+
+
+def cells(args) -> list[tuple[str, int, list[Path], list[Path]]]:
+    """(style, labels, training images, test images) for every cell of the table."""
+    out = []
+    for name in args.styles:
+        train, test = images(args.styles_dir / name / "train"), images(args.styles_dir / name / "test")
+        for n in args.labels:
+            out.append((name, n, by_index(train)[:n], test))
+    if args.wilhelmy:
+        paths = images(args.wilhelmy)
+        order = np.random.default_rng(args.seed).permutation(len(paths))
+        test = [paths[i] for i in order[:WILHELMY_TEST]]
+        pool = [paths[i] for i in order[WILHELMY_TEST:]]
+        for n in args.labels:
+            out.append(("wilhelmy", min(n, len(pool)), pool[:n], test))
+    return out
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if code not in (0, 1):  # predict exits 1 when a read was rejected; its records still count
+        raise RuntimeError(f"{' '.join(cmd[:2])} exited {code}; see {log}")
+
+
+def accuracy(model: Path, test: list[Path], work: Path, log: Path) -> tuple[float, int, int]:
+    """Full-string accuracy of ``model`` on ``test`` through the real CLI (rejected reads count by their text)."""
+    folder = link_folder(work / "test", test)
+    out = work / "predict.jsonl"
+    with open(out, "w") as f:
+        code = subprocess.call([args_bin("captcha-edge"), "predict", str(folder), "--model", str(model),
+                                "--format", "jsonl"], stdout=f, stderr=open(log, "a"))
+    if code not in (0, 1):
+        raise RuntimeError(f"predict exited {code}; see {log}")
+    records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    right = sum(r.get("text") == label_of(Path(r["path"])) for r in records)
+    rejected = sum(bool(r.get("rejected")) for r in records)
+    return right / max(1, len(test)), right, rejected
+
+
+def args_bin(name: str) -> str:
+    """The console script beside this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
+
+
+def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path) -> dict:
+    work = out / f"{style}-{n}"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "log.txt"
+    data = link_folder(work / "train", train)
+    runs = work / "run"
+    model = work / "model.tflite"
+    timing = work / "fit_seconds.json"
+    spent = json.loads(timing.read_text())["seconds"] if timing.exists() else 0.0
+    if not model.exists():
+        start = time.monotonic()
+        try:
+            run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs)], log)
+        finally:  # a killed fit resumes; its time so far still counts
+            spent += time.monotonic() - start
+            timing.write_text(json.dumps({"seconds": spent}))
+        run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
+    acc, right, rejected = accuracy(model, test, work, log)
+    return {"style": style, "labels": n, "accuracy": acc, "right": right, "test": len(test), "rejected": rejected,
+            "fit_seconds": round(spent, 1), "model_bytes": model.stat().st_size}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'style':10} {'labels':>6} {'accuracy':>9} {'right':>9} {'rejected':>8} {'fit min':>8}"]
+    for r in rows:
+        lines.append(f"{r['style']:10} {r['labels']:>6} {r['accuracy']:>9.1%} {r['right']:>4}/{r['test']:<4} "
+                     f"{r['rejected']:>8} {r['fit_seconds'] / 60:>8.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--styles-dir", type=Path, default=Path("data/styles"),
+                        help="made by scripts/make_styles.py (default: data/styles)")
+    parser.add_argument("--styles", default=",".join(render.STYLES), help="comma-separated (default: all)")
+    parser.add_argument("--labels", default="1000,200", help="label counts per style (default: 1000,200)")
+    parser.add_argument("--wilhelmy", type=Path, default=os.environ.get("CAPTCHA_DATA"),
+                        help="the Wilhelmy folder, also a row (default: $CAPTCHA_DATA; none: no row)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-styles"), help="default: runs/bench-styles")
+    parser.add_argument("--seed", type=int, default=0, help="seeds Wilhelmy's test split (default: 0)")
+    args = parser.parse_args(argv)
+    args.styles = [s for s in args.styles.split(",") if s]
+    args.labels = [int(n) for n in args.labels.split(",")]
+    missing = [s for s in args.styles if not (args.styles_dir / s / "test").is_dir()]
+    if missing:
+        parser.error(f"expected {args.styles_dir}/<style>/train and test for {', '.join(missing)}; "
+                     f"run scripts/make_styles.py --out {args.styles_dir}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    done = {}
+    if results.exists():
+        for line in results.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["style"], r["labels"])] = r
+    rows = []
+    for style, n, train, test in cells(args):
+        if (style, n) not in done:
+            print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
+            row = bench_cell(style, n, train, test, args.out)
+            with open(results, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            done[(style, n)] = row
+            print(f"  {row['accuracy']:.1%} in {row['fit_seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
+        rows.append(done[(style, n)])
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

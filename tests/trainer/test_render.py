@@ -1,0 +1,92 @@
+"""Our own renderer (trainer.render): seeded development styles that keep their charset, lengths
+and size; the mixed pre-training corpus through `captcha-train synth --style`; the make_styles
+script's disjoint train/test seeds; and what fine-tuning takes from a base (class by class
+output weights, the learning-rate warm-up)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from trainer import render
+from trainer.data import label_from_name
+from trainer.train import _WarmUp, map_classes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fonts_are_text_fonts():
+    fonts = render.fonts()
+    assert fonts and all(Path(f).suffix.lower() in (".ttf", ".otf") for f in fonts)
+    assert not any(part in Path(f).name.lower() for f in fonts for part in render.NOT_TEXT)
+
+
+@pytest.mark.parametrize("name", sorted(render.STYLES))
+def test_every_style_is_seeded_and_keeps_its_charset_lengths_and_size(name):
+    style = render.STYLES[name]
+    a = [style.sample(np.random.default_rng(3)) for _ in range(1)] + [style.sample(np.random.default_rng(4))]
+    b = [style.sample(np.random.default_rng(3))]
+    assert np.array_equal(a[0][0], b[0][0]) and a[0][1] == b[0][1]  # same seed, same picture and label
+    assert not np.array_equal(a[0][0], a[1][0])
+    look = style.looks(np.random.default_rng(0))
+    for image, label in a:
+        assert image.dtype == np.uint8 and image.shape == (look.height, look.width, 3)
+        assert set(label) <= set(style.charset) and style.lengths[0] <= len(label) <= style.lengths[1]
+        assert image.std() > 10  # something is drawn
+
+
+def test_draw_puts_ink_where_the_text_is():
+    look = render.Look(height=50, width=200, rotation=0, paper=(255, 255, 255), ink_colour=(0, 0, 0))
+    blank = render.draw(look, " ", np.random.default_rng(0))
+    text = render.draw(look, "W8W8", np.random.default_rng(0))
+    assert blank.min() == 255 and (text < 128).mean() > 0.05
+
+
+def test_synth_mixed_and_style_folders(train_cli, tmp_path):
+    out = tmp_path / "mixed"
+    train_cli("synth", "--out", out, "--count", 6, "--style", "mixed", "--charset", render.ALNUM, "--length", "3-8",
+              "--seed", 2)
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 6 and len({cv2.imread(str(p)).shape for p in files}) > 1  # random sizes
+    assert all(set(label_from_name(p)) <= set(render.ALNUM) for p in files)
+    tiles = tmp_path / "tiles"
+    train_cli("synth", "--out", tiles, "--count", 3, "--style", "tiles", "--charset", "ABC", "--length", 4)
+    assert {cv2.imread(str(p)).shape for p in tiles.glob("*.png")} == {(50, 160, 3)}
+    bad = train_cli("synth", "--out", tmp_path / "x", "--style", "nope", code=2)
+    assert "nope" in bad.output
+
+
+def test_make_styles_train_and_test_come_from_different_seeds(tmp_path):
+    cmd = [sys.executable, str(ROOT / "scripts" / "make_styles.py"), "--out", str(tmp_path), "--styles", "inverse",
+           "--train", "5", "--test", "5"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    train = {p.read_bytes() for p in (tmp_path / "inverse" / "train").glob("*.png")}
+    test = {p.read_bytes() for p in (tmp_path / "inverse" / "test").glob("*.png")}
+    assert len(train) == 5 and len(test) == 5 and not train & test
+    again = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
+    assert "already there" in again
+
+
+def test_map_classes_copies_the_shared_characters():
+    source_chars, target_chars = ["a", "b", "c", ""], ["c", "x", "a", ""]
+    kernel = np.arange(2 * 4, dtype=np.float32).reshape(2, 4)
+    bias = np.array([10, 11, 12, 13], np.float32)
+    fresh = [np.full((2, 4), -1, np.float32), np.full(4, -1, np.float32)]
+    k, b = map_classes([kernel, bias], fresh, source_chars, target_chars)
+    assert b.tolist() == [12, -1, 10, 13]  # c, x (new: kept), a, blank
+    assert k[:, 0].tolist() == kernel[:, 2].tolist() and k[:, 1].tolist() == [-1, -1]
+    assert map_classes([kernel], [np.zeros((3, 4))], source_chars, target_chars) is None  # other shapes
+
+
+def test_warm_up_raises_the_learning_rate_linearly():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x, y = np.zeros((12, 3), np.float32), np.zeros((12, 1), np.float32)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[_WarmUp(0.5, steps=10)])  # 3 steps
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5 * 3 / 10)
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[_WarmUp(0.5, steps=10)])  # steps 4..12
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5)
