@@ -17,13 +17,6 @@ from keras import layers
 from .config import RunConfig
 
 
-def _bn(name: str | None = None):
-    # Keras' default momentum (0.99). 0.9 followed fast-changing weights better after a CTC plateau
-    # but left the last epoch's statistics to its last ~10 batches: Wilhelmy's README recipe then
-    # read 97.7 % of its validation images at the last epoch instead of 100 % (issue #14 report).
-    return layers.BatchNormalization(name=name)
-
-
 def _f(filters: int, mult: float) -> int:
     return max(4, int(round(filters * mult)))
 
@@ -49,7 +42,7 @@ def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0,
     x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
     x = layers.MaxPooling2D()(x)
     x = layers.Conv2D(_f(32, width_mult), 3, padding="same", activation="relu")(x)
-    x = _bn()(x)
+    x = layers.BatchNormalization()(x)
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     out = _heads(x, num_classes, label_length, hidden=_f(64, width_mult), dropout=0.5)
@@ -59,7 +52,7 @@ def build_cnn_faithful(height, width, num_classes, label_length, width_mult=1.0,
 def _conv_bn(x, filters, name, separable=False):
     conv = layers.SeparableConv2D if separable else layers.Conv2D
     x = conv(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = _bn(f"{name}_bn")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -86,12 +79,12 @@ def _conv_trunk(x, width_mult, filters=(24, 48, 64), separable=(False, False, Fa
         x = layers.MaxPooling2D(pool, name=f"block{i}_pool")(x)
     rows = x.shape[1]
     x = layers.Conv2D(_f(96, width_mult), (rows, 1), use_bias=False, name="collapse_conv")(x)
-    x = _bn("collapse_bn")(x)
+    x = layers.BatchNormalization(name="collapse_bn")(x)
     x = layers.ReLU(name="collapse_relu")(x)
     for i in range(2):
         # 1-D context along time, written as (1, 5) 2-D convolutions to stay in builtin ops.
         x = layers.SeparableConv2D(_f(96, width_mult), (1, 5), padding="same", use_bias=False, name=f"time{i}_conv")(x)
-        x = _bn(f"time{i}_bn")(x)
+        x = layers.BatchNormalization(name=f"time{i}_bn")(x)
         x = layers.ReLU(name=f"time{i}_relu")(x)
     return x
 

@@ -238,8 +238,7 @@ def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Datase
     val_y = output_targets(val.labels, config, outputs)
     tracker = _Tracker(config, run, state, val_x, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, _WarmUp(config.learning_rate, warmup_steps(config, len(batches))),
-                         _lr_schedule(config, run, state)],
+              callbacks=[tracker, _lr_schedule(config, run, state)],
               validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
     state["done"] = True
     run.write_state(state)
@@ -269,34 +268,6 @@ def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None =
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
     return _Plateau(run, state, monitor, factor=0.5, patience=max(3, config.patience // 3))
-
-
-#: Optimizer steps over which the learning rate rises linearly to its value: Adam's first moment
-#: estimates are noisy, and a full-size first step from random weights can throw BatchNorm and the
-#: CTC output far off (an epoch-1 loss spike at lr 3e-3).
-WARMUP_STEPS = 200
-
-
-def warmup_steps(config: RunConfig, steps_per_epoch: int) -> int:
-    """WARMUP_STEPS, or a tenth of the whole run if that is shorter (a smoke test's few steps)."""
-    return max(1, min(WARMUP_STEPS, config.epochs * steps_per_epoch // 10))
-
-
-class _WarmUp(keras.callbacks.Callback):
-    """Linear learning-rate warm-up over the first WARMUP_STEPS optimizer steps. It counts the
-    optimizer's own iterations, which a checkpoint restores, so a resumed run warms up only if the
-    first run had not finished warming up."""
-
-    def __init__(self, peak: float, steps: int = WARMUP_STEPS):
-        super().__init__()
-        self.peak, self.steps = float(peak), int(steps)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        done = int(self.model.optimizer.iterations.numpy())
-        if done < self.steps:
-            self.model.optimizer.learning_rate.assign(self.peak * (done + 1) / self.steps)
-        elif done == self.steps:
-            self.model.optimizer.learning_rate.assign(self.peak)
 
 
 class _Plateau(keras.callbacks.ReduceLROnPlateau):

@@ -1,20 +1,19 @@
 """Our own renderer (trainer.render): seeded development styles that keep their charset, lengths
 and size; the mixed pre-training corpus through `captcha-train synth --style`; the make_styles
 script's disjoint train/test seeds; and what fine-tuning takes from a base (class by class
-output weights, the learning-rate warm-up)."""
+output weights)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 import pytest
 
 from trainer import render
 from trainer.data import label_from_name
-from trainer.train import _WarmUp, map_classes
+from trainer.train import map_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,13 +79,3 @@ def test_map_classes_copies_the_shared_characters():
     assert b.tolist() == [12, -1, 10, 13]  # c, x (new: kept), a, blank
     assert k[:, 0].tolist() == kernel[:, 2].tolist() and k[:, 1].tolist() == [-1, -1]
     assert map_classes([kernel], [np.zeros((3, 4))], source_chars, target_chars) is None  # other shapes
-
-
-def test_warm_up_raises_the_learning_rate_linearly():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
-    x, y = np.zeros((12, 3), np.float32), np.zeros((12, 1), np.float32)
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[_WarmUp(0.5, steps=10)])  # 3 steps
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5 * 3 / 10)
-    model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[_WarmUp(0.5, steps=10)])  # steps 4..12
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5)
