@@ -84,7 +84,7 @@ def run(cmd: list[str], log: Path) -> None:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
         code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if code not in (0, 1):  # predict exits 1 when a read was rejected; its records still count
+    if code != 0:
         raise RuntimeError(f"{' '.join(cmd[:2])} exited {code}; see {log}")
 
 
@@ -92,10 +92,10 @@ def accuracy(model: Path, test: list[Path], work: Path, log: Path) -> tuple[floa
     """Full-string accuracy of ``model`` on ``test`` through the real CLI (rejected reads count by their text)."""
     folder = link_folder(work / "test", test)
     out = work / "predict.jsonl"
-    with open(out, "w") as f:
+    with open(out, "w") as f, open(log, "a") as err:
         code = subprocess.call([args_bin("captcha-edge"), "predict", str(folder), "--model", str(model),
-                                "--format", "jsonl"], stdout=f, stderr=open(log, "a"))
-    if code not in (0, 1):
+                                "--format", "jsonl"], stdout=f, stderr=err)
+    if code not in (0, 1):  # predict exits 1 when a read was rejected; its records still count
         raise RuntimeError(f"predict exited {code}; see {log}")
     records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     right = sum(r.get("text") == label_of(Path(r["path"])) for r in records)

@@ -297,12 +297,16 @@ class Style:
     renderer: str = "own"  # "own": draw(); "captcha": the captcha package's ImageCaptcha
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        """One (BGR image, label) pair."""
+        """One (BGR image, label) pair, the label drawn from the style's charset and lengths."""
         label = random_label(rng, self.charset, self.lengths)
+        return self.image(label, rng), label
+
+    def image(self, label: str, rng: np.random.Generator) -> np.ndarray:
+        """``label`` drawn in this style (any label: synth --style takes its own charset)."""
         look = self.looks(rng)
         if self.renderer == "captcha":
-            return captcha_image(label, look.height, look.width, rng), label
-        return draw(look, label, rng), label
+            return captcha_image(label, look.height, look.width, rng)
+        return draw(look, label, rng)
 
 
 def captcha_image(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -85,8 +85,7 @@ def _painter(style: str, size: tuple[int, int]):
         return lambda label, rng: R.mixed_image(label, rng)
     if style not in R.STYLES:
         raise TrainerError(f"expected a style from {', '.join(style_names())}, got {style!r}")
-    looks = R.STYLES[style].looks
-    return lambda label, rng: R.draw(looks(rng), label, rng)
+    return R.STYLES[style].image
 
 
 def render(out: str | os.PathLike, count: int, charset: str, lengths: tuple[int, int], seed: int,

@@ -55,6 +55,9 @@ def test_synth_mixed_and_style_folders(train_cli, tmp_path):
     tiles = tmp_path / "tiles"
     train_cli("synth", "--out", tiles, "--count", 3, "--style", "tiles", "--charset", "ABC", "--length", 4)
     assert {cv2.imread(str(p)).shape for p in tiles.glob("*.png")} == {(50, 160, 3)}
+    package = tmp_path / "package"  # a style drawn by the captcha package keeps that renderer
+    train_cli("synth", "--out", package, "--count", 2, "--style", "package", "--charset", "abc", "--length", 4)
+    assert {cv2.imread(str(p)).shape for p in package.glob("*.png")} == {(60, 160, 3)}
     bad = train_cli("synth", "--out", tmp_path / "x", "--style", "nope", code=2)
     assert "nope" in bad.output
 
