@@ -11,13 +11,15 @@ The commands are the user's, with no other flag:
     captcha-edge predict TEST --model MODEL.tflite --format jsonl
 
 It takes hours on 2 cores: every finished cell is kept in OUT/results.jsonl, and a killed run
-goes on where it was (a fit resumes from its last epoch). Wilhelmy's 863 images are split once
+goes on where it was (a fit resumes from its last epoch). Cells live in OUT/base-<hash of the
+shipped pre-trained base's weights>, so a re-trained base makes the table anew. Wilhelmy's 863 images are split once
 by a seeded shuffle: 300 test images, the rest the training pool.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -109,6 +111,14 @@ def args_bin(name: str) -> str:
     return str(beside) if beside.exists() else name
 
 
+def base_id() -> str:
+    """The shipped pre-trained base's weights, hashed: a re-trained base makes every cell anew."""
+    from trainer.defaults import BASE_DIR
+
+    weights = BASE_DIR / "last.weights.h5"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.exists() else "none"
+
+
 def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path) -> dict:
     work = out / f"{style}-{n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +137,7 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
             timing.write_text(json.dumps({"seconds": spent}))
         run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
     acc, right, rejected = accuracy(model, test, work, log)
-    return {"style": style, "labels": n, "accuracy": acc, "right": right, "test": len(test), "rejected": rejected,
+    return {"style": style, "labels": n, "base": base_id(), "accuracy": acc, "right": right, "test": len(test), "rejected": rejected,
             "fit_seconds": round(spent, 1), "model_bytes": model.stat().st_size}
 
 
@@ -156,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"expected {args.styles_dir}/<style>/train and test for {', '.join(missing)}; "
                      f"run scripts/make_styles.py --out {args.styles_dir}")
+    if args.wilhelmy and not args.wilhelmy.is_dir():
+        parser.error(f"expected the Wilhelmy folder at --wilhelmy {args.wilhelmy}, found none")
+    args.out = args.out / f"base-{base_id()}"  # cells made with another base are not this base's
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = {}

@@ -33,4 +33,3 @@ ARCHS: dict[str, Arch] = {
         Arch("convctc-fast", Kind.CTC, 50, 200, True, 16, "convctc with thinner and separable blocks: a third of the compute"),
     )
 }
-DEFAULT_ARCH = "crnn"

@@ -17,8 +17,9 @@ from edge_runtime._version import __version__
 from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, Kind, Quantization
 from edge_runtime.errors import CaptchaEdgeError
 
-from .archs import ARCHS, DEFAULT_ARCH
+from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
+from .defaults import AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, STEP_BUDGET, choose
 from .export import MIN_INT8_AGREEMENT
 from .errors import TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
@@ -77,9 +78,9 @@ def main() -> None:
 
     \b
     Typical run:
-      captcha-train fit --data ../shared/data/wilhelmy --arch crnn --out runs/crnn
-      captcha-train evaluate runs/crnn
-      captcha-train export runs/crnn --quantize int8 --out runs/crnn/crnn-int8.tflite
+      captcha-train fit --data my-captchas --out runs/mine     (decides arch, base and length; says why)
+      captcha-train evaluate runs/mine
+      captcha-train export runs/mine --out runs/mine/mine-int8.tflite
     """
 
 
@@ -91,12 +92,16 @@ def main() -> None:
 @click.option("--labels", "labels_file", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help=LABELS_HELP)
 @click.option("--ignore-case", is_flag=True, help="Fold labels and --charset to lowercase (default: keep the labels' case).")
-@click.option("--arch", type=click.Choice(list(ARCHS)), default=DEFAULT_ARCH, show_default=True,
-              help="cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
+@click.option("--arch", type=click.Choice([AUTO, *ARCHS]), default=AUTO, show_default=True,
+              help="auto: the pre-trained base's arch (convctc-fast), printed with the reason. "
+                   "cnn/crnn: our tuned designs; cnn-faithful/crnn-faithful: the published ones, for comparison; "
                    "cnn-attn: multi-head CNN with attention heads; convctc: convolution-only CTC; "
                    "convctc-fast: convctc at a third of the compute.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
-@click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"], show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"],
+              help=f"At most this many epochs. Default: as many as {STEP_BUDGET} optimizer steps take (a small "
+                   "folder trains as long as a large one). Either way the fit ends sooner once the training loss has "
+                   "stopped improving at the lowest learning rate (converged).")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seeds the split, initialisation and augmentation.")
 @click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=DEFAULTS["val_fraction"], show_default=True)
@@ -110,15 +115,19 @@ def main() -> None:
 @click.option("--color", type=click.Choice(COLORS), default=DEFAULTS["color"], show_default=True,
               help="Input channels: gray (1), or rgb (3) for styles where colour carries the signal.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
-@click.option("--patience", type=click.IntRange(1), default=DEFAULTS["patience"], show_default=True, help="Early stopping patience (epochs).")
+@click.option("--patience", type=click.IntRange(1), default=DEFAULTS["patience"],
+              help=f"Epochs without improvement before early stopping (--select best); the learning rate halves after a "
+                   f"third of them. Default: as many as {PATIENCE_STEPS} optimizer steps take.")
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
 @click.option("--strokes", type=click.FloatRange(0, 1), default=DEFAULTS["strokes"], show_default=True,
               help="With augmentation: the chance of an extra dark curve across the text, like the real ones.")
 @click.option("--width-mult", type=click.FloatRange(0.05, 4.0), default=DEFAULTS["width_mult"], show_default=True, help="Scale every layer's width.")
 @click.option("--max-steps", type=click.IntRange(1), default=DEFAULTS["max_steps"], help="Cap batches per epoch (quick trials).")
-@click.option("--init-from", default=None, type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
-              help="Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
-                   "from a convctc run: same trunk). That run must not have trained on this run's validation images.")
+@click.option("--init-from", default=AUTO, show_default=True, metavar="auto|none|RUN_DIR",
+              help=f"Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
+                   f"from a convctc run: same trunk); that run must not have trained on this run's validation images. "
+                   f"auto: the pre-trained base (0-9a-zA-Z, shipped with the trainer) when the folder has at most "
+                   f"{FINE_TUNE_MAX} labelled images and the model has the base's arch and width; none: from scratch.")
 @click.option("--folds", type=click.IntRange(2), default=None,
               help="Cross-validation: deal the seeded order into K folds. Alone, fits every fold in turn into "
                    "OUT/fold-1..K and writes OUT/cv.json; with --fold, fits that fold only, into OUT.")
@@ -145,6 +154,11 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     D.require_labels(labelled, data_dir)
     charset = charset or D.infer_charset(labelled.labels)
     D.check_charset(charset)
+    if init_from not in (AUTO, NONE) and not os.path.isdir(init_from):
+        raise click.BadParameter(f"expected auto, none or a run directory, got {init_from!r}", param_hint="--init-from")
+    choice = choose(arch, init_from, len(labelled.labels), width_mult)
+    _log(choice.reason)
+    arch, init_from = choice.arch, choice.init_from
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
     if spec.kind == Kind.MULTIHEAD and shortest != longest:
@@ -213,7 +227,7 @@ def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliabi
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_INT8_AGREEMENT, show_default=True,
               help="Fail an int8 export that reads the same text as Keras on less than this share of the validation "
-                   "images.")
+                   "images, unless only one image differs.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a shipped model (a .tflite file in converted/) at --out; without it, that is refused.")
 def export(run_dir, quantize, out, min_agreement, overwrite):

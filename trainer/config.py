@@ -30,19 +30,19 @@ class RunConfig:
     height: int
     width: int
     seed: int = 0
-    epochs: int = 150
+    epochs: int | None = None  # None: as many as trainer.defaults.STEP_BUDGET optimizer steps take
     batch_size: int = 16
     val_fraction: float = 0.15
     learning_rate: float = 1e-3
-    patience: int = 25
+    patience: int | None = None  # None: as many epochs as trainer.defaults.PATIENCE_STEPS steps take
     augment: bool = True
     strokes: float = 0.0  # with augment: chance of an extra curve drawn across the text
     width_mult: float = 1.0
     max_steps: int | None = None  # per epoch; for smoke tests
-    init_from: str | None = None  # a run whose same-named layers initialise this model
+    init_from: str | None = None  # a run (or the pre-trained base) whose same-named layers initialise this model
     folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
     fold: int | None = None
-    select: str = "best"  # "best": keep the epoch best on validation; "last": keep the last (unbiased estimate)
+    select: str = "last"  # "last": keep the last epoch (unbiased estimate); "best": the epoch best on validation
     labels: str | None = None  # the labels file (relative to data_dir if inside it); None: labels from file names
     ignore_case: bool = False  # labels and charset folded to lowercase
     resize: str = Resize.STRETCH.value  # the contract's resize policy (edge_runtime.preprocess.fit)

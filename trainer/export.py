@@ -34,6 +34,9 @@ from .runs import Run
 #: Default minimum share of validation images on which the int8 model must read the same
 #: text as the Keras model. Below it the export fails: quantization broke the model.
 MIN_INT8_AGREEMENT = 0.98
+#: Disagreeing images always allowed, whatever the share: in the 30 validation images of a
+#: 200-label folder, one near-tie read differently is 3 %, and no evidence of a broken model.
+ALLOWED_DISAGREEMENTS = 1
 #: Float32 files must match Keras probabilities within this absolute tolerance.
 FLOAT32_TOLERANCE = 1e-3
 REPRESENTATIVE_SAMPLES = 200
@@ -269,10 +272,11 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
     tmp.write_bytes(embed_contract(raw, contract))
     report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
     problems = []
-    if mode == Quantization.INT8 and report["agreement_with_keras"] < min_agreement:
+    disagree = round((1 - report["agreement_with_keras"]) * report["images"])
+    if mode == Quantization.INT8 and report["agreement_with_keras"] < min_agreement and disagree > ALLOWED_DISAGREEMENTS:
         problems.append(f"expected the int8 model to agree with Keras on at least --min-agreement {min_agreement:g} "
-                        f"of the {report['images']} validation images, measured {report['agreement_with_keras']:.4f}; "
-                        "pass a lower --min-agreement to accept it")
+                        f"of the {report['images']} validation images (or on all but {ALLOWED_DISAGREEMENTS}), measured "
+                        f"{report['agreement_with_keras']:.4f} ({disagree} differ); pass a lower --min-agreement to accept it")
     if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
         problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
     if problems:

@@ -183,6 +183,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     if len(train.names) == 0 or len(val.names) == 0:
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
+    config = resolve_length(config, len(train.names), log)
     resuming = run.state_file.exists() and run.last_weights.exists()
     initialise = config.init_from and not resuming
     if initialise:
@@ -214,6 +215,22 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     return state
 
 
+def resolve_length(config: RunConfig, train_images: int, log=print) -> RunConfig:
+    """The config with --epochs and --patience filled in when they were left to fit (None): from
+    optimizer steps (trainer.defaults), so a small folder trains as long as a large one."""
+    from . import defaults
+
+    if config.epochs is not None and config.patience is not None:
+        return config
+    steps = defaults.steps_per_epoch(train_images, config.batch_size, config.max_steps)
+    epochs = config.epochs or defaults.epochs_for(steps)
+    patience = config.patience or defaults.patience_for(steps)
+    log(f"training length: at most {epochs} epochs of {steps} steps (about {defaults.STEP_BUDGET} optimizer steps)"
+        f"{', ' if config.epochs is None else ' (--epochs), '}ending sooner once the training loss stops improving at "
+        f"1/{round(1 / defaults.MIN_LR_FRACTION)} of the starting learning rate; patience {patience} epochs")
+    return dataclasses.replace(config, epochs=epochs, patience=patience)
+
+
 def load_checkpoint(model, weights: Path, log=print) -> None:
     """The model's weights and its optimizer's state (step count, learning rate, Adam moments), as
     the checkpoint saved them. Keras creates optimizer variables only on the first training step
@@ -238,7 +255,7 @@ def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Datase
     val_y = output_targets(val.labels, config, outputs)
     tracker = _Tracker(config, run, state, val_x, val.labels, log)
     model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, _lr_schedule(config, run, state)],
+              callbacks=[tracker, _lr_schedule(config, run, state, log)],
               validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
     state["done"] = True
     run.write_state(state)
@@ -264,29 +281,51 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     return summary
 
 
-def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None):
+def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None, log=print):
+    from . import defaults
+
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
-    return _Plateau(run, state, monitor, factor=0.5, patience=max(3, config.patience // 3))
+    return _Plateau(run, state, log, monitor, factor=0.5, patience=max(3, config.patience // 3),
+                    min_lr=config.learning_rate * defaults.MIN_LR_FRACTION)
 
 
 class _Plateau(keras.callbacks.ReduceLROnPlateau):
     """ReduceLROnPlateau whose counters (best value, epochs waited, cooldown) live in the run's
-    state, so a resumed run lowers the learning rate when an uninterrupted one would."""
+    state, so a resumed run lowers the learning rate when an uninterrupted one would. It holds the
+    rate for the first HOLD_STEPS steps (a new style's loss may sit flat before it falls), and
+    ends the fit once the monitored loss has stopped improving at the lowest rate: converged."""
 
-    def __init__(self, run: Run | None, state: dict | None, *args, **kwargs):
+    def __init__(self, run: Run | None, state: dict | None, log, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.run, self.state = run, state
+        self.run, self.state, self.log = run, state, log
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         saved = (self.state or {}).get("plateau")
         if saved:
-            self.best = saved["best"]
+            self.best = saved["best"] if saved["best"] is not None else self.best
             self.wait, self.cooldown_counter = int(saved["wait"]), int(saved["cooldown_counter"])
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
+        from . import defaults
+
+        current = (logs or {}).get(self.monitor)
+        if (epoch + 1) * (self.params.get("steps") or 1) <= defaults.HOLD_STEPS:
+            if self.monitor_op is None:
+                self._set_monitor_op()
+            if current is not None and self._is_improvement(current, self.best):
+                self.best = current
+            self.wait = 0
+        else:
+            super().on_epoch_end(epoch, logs)
+            lr = float(self.model.optimizer.learning_rate.numpy())
+            if lr <= self.min_lr * (1 + 1e-6) and self.wait >= self.patience:
+                self.log(f"converged: the {'training' if self.monitor == 'loss' else 'validation'} loss has not improved "
+                         f"for {self.wait} epochs at the lowest learning rate, {lr:.2g}")
+                self.model.stop_training = True
+                if self.state is not None:
+                    self.state["stopped_early"] = True
         if self.run is not None and self.state is not None:
             best = None if self.best is None or not np.isfinite(self.best) else float(self.best)
             self.state["plateau"] = {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
@@ -294,8 +333,12 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
 
 
 def check_no_leak(config: RunConfig, val_names: list[str]) -> None:
-    """The --init-from run must not have trained on any of this run's validation images."""
-    leaked = set(Run(config.init_from).split["train"]) & set(val_names)
+    """The --init-from run must not have trained on any of this run's validation images. A run
+    without a split (the shipped pre-trained base: synthetic images only) trained on none."""
+    source = Run(config.init_from)
+    if not source.split_file.exists():
+        return
+    leaked = set(source.split["train"]) & set(val_names)
     if leaked:
         raise RunError(f"expected --init-from {config.init_from} to have trained on none of this run's validation "
                        f"images, it trained on {len(leaked)} of them; use the same --seed and data")
@@ -309,9 +352,10 @@ def init_weights(model, source, source_name: str, log=print,
     ``Contract.class_chars`` gives them), a same-named output layer whose class axis differs is
     copied class by class: each of this model's characters gets the source's weights for the same
     character (the blank, the blank's), and a character the source never learned keeps its fresh
-    initialisation. A base that reads 0-9a-zA-Z so starts a model of any subset already reading."""
+    initialisation. A base that reads 0-9a-zA-Z so starts a model of any subset already reading.
+    A gray model's first convolution starts an RGB model's (:func:`gray_to_rgb`)."""
     by_name = {layer.name: layer for layer in source.layers}
-    copied, mapped = [], []
+    copied, mapped, coloured = [], [], []
     for layer in model.layers:
         src = by_name.get(layer.name)
         if src is None or not layer.weights:
@@ -322,10 +366,32 @@ def init_weights(model, source, source_name: str, log=print,
         elif classes and (weights := map_classes(src.get_weights(), layer.get_weights(), *classes)) is not None:
             layer.set_weights(weights)
             mapped.append(layer.name)
+        elif (weights := gray_to_rgb(src.get_weights(), layer.get_weights())) is not None:
+            layer.set_weights(weights)
+            coloured.append(layer.name)
     if not copied:
         raise RunError(f"expected layers in common with {source_name}, found none")
     log(f"initialised {len(copied)} layers from {source_name}: {', '.join(copied)}"
-        + (f"; {', '.join(mapped)} class by class" if mapped else ""))
+        + (f"; {', '.join(mapped)} class by class" if mapped else "")
+        + (f"; {', '.join(coloured)} from gray to rgb" if coloured else ""))
+
+
+#: The weights of R, G and B in OpenCV's gray (the runtime's to_gray): a gray model's first
+#: convolution, so weighted per channel, computes on an RGB input what it computed on gray.
+GRAY_FROM_RGB = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def gray_to_rgb(source: list[np.ndarray], target: list[np.ndarray]) -> list[np.ndarray] | None:
+    """A gray-input convolution's weights (kernel H x W x 1 x N, bias) for an RGB input (H x W x 3 x
+    N), or None unless that is what ``source`` and ``target`` are."""
+    if len(source) != len(target) or not source or source[0].ndim != 4:
+        return None
+    kernel, new = source[0], target[0]
+    if kernel.shape[2] != 1 or new.shape != (*kernel.shape[:2], 3, kernel.shape[3]):
+        return None
+    if any(s.shape != t.shape for s, t in zip(source[1:], target[1:])):
+        return None
+    return [kernel * GRAY_FROM_RGB.reshape(1, 1, 3, 1), *source[1:]]
 
 
 def map_classes(source: list[np.ndarray], target: list[np.ndarray], source_chars: list[str],

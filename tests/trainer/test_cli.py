@@ -30,8 +30,10 @@ def test_fit_options_take_their_defaults_and_choices_from_one_place():
     options = {p.name: p for p in fit.params}
     for name in ("epochs", "patience", "val_fraction", "learning_rate", "seed", "select", "strokes", "width_mult"):
         assert options[name].default == DEFAULTS[name] == {f.name: f.default for f in fields(RunConfig)}[name]
-    assert (DEFAULTS["epochs"], DEFAULTS["patience"], DEFAULTS["learning_rate"]) == (150, 25, 1e-3)
-    assert list(options["arch"].type.choices) == list(ARCHS) and BUILDERS.keys() == ARCHS.keys()
+    # Left to fit: the length comes from optimizer steps (trainer.defaults), the arch and base from the data.
+    assert (DEFAULTS["epochs"], DEFAULTS["patience"], DEFAULTS["select"]) == (None, None, "last")
+    assert list(options["arch"].type.choices) == ["auto", *ARCHS] and BUILDERS.keys() == ARCHS.keys()
+    assert options["arch"].default == options["init_from"].default == "auto"
 
 
 def test_the_cli_imports_without_tensorflow():
@@ -115,6 +117,18 @@ def test_select_best_still_reports_the_best_epoch(synth_data, charset, tmp_path)
     assert run.kept_summary(run.state) == "best validation accuracy 0.2500 at epoch 3"
 
 
+def test_one_disagreeing_image_of_a_small_validation_split_is_allowed(last_run, train_cli, tmp_path, monkeypatch):
+    from trainer import export
+
+    images = len(last_run.split["val"])
+    real_parity = export.parity
+    for differ, code in ((1, 0), (2, 1)):
+        agreement = (images - differ) / images
+        monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), "agreement_with_keras": agreement})
+        train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / f"m{differ}.tflite", code=code)
+        assert (tmp_path / f"m{differ}.tflite").exists() is (code == 0)
+
+
 def test_int8_disagreement_names_min_agreement_in_one_quiet_line(last_run, train_cli, tmp_path, monkeypatch, capfd):
     """It used to say only "int8 agreement ... below 0.98", after ~40 lines of TensorFlow output."""
     from trainer import export
@@ -124,8 +138,8 @@ def test_int8_disagreement_names_min_agreement_in_one_quiet_line(last_run, train
     result = train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / "m.tflite", code=1)
     images = len(last_run.split["val"])
     assert result.stderr == (f"Error: expected the int8 model to agree with Keras on at least --min-agreement 0.98 "
-                             f"of the {images} validation images, measured 0.5000; pass a lower --min-agreement to "
-                             "accept it\n")
+                             f"of the {images} validation images (or on all but 1), measured 0.5000 "
+                             f"({round(images / 2)} differ); pass a lower --min-agreement to accept it\n")
     assert result.stdout == "" and not (tmp_path / "m.tflite").exists()
     native = capfd.readouterr()  # what TensorFlow's C++ side wrote to the file descriptors
     assert "fully_quantize" not in native.err and "Saved artifact" not in native.out

@@ -1,0 +1,98 @@
+"""What ``captcha-train fit`` decides when it is given no flag: the architecture, whether to
+fine-tune from the pre-trained base, and how long to train. Every rule and number is stated
+here once; ``fit`` prints each decision and why. No Keras here (the CLI decides before
+TensorFlow is imported).
+
+- Architecture: the base's (convctc-fast). CTC reads every label length the folder has, and on
+  Wilhelmy it read as well as the larger designs at a third of their compute.
+- Fine-tuning: from the base when the folder has at most :data:`FINE_TUNE_MAX` labelled images
+  and the model's layers have the base's shapes (the base's arch and width). A base that already
+  knows where characters are skips the CTC blank plateau, which a small folder (a few optimizer
+  steps an epoch) may never leave.
+- Length: a budget of optimizer steps, not epochs, so that 200 labels and 5000 get the same
+  amount of learning; the fit ends earlier once it has converged (see :mod:`trainer.train`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The value of --arch and --init-from that lets fit decide; --init-from none trains from scratch.
+AUTO, NONE = "auto", "none"
+#: The pre-trained base, installed with the trainer (not with the runtime): a run directory
+#: holding config.json and last.weights.h5 (weights only, no optimizer state).
+BASE_DIR = Path(__file__).resolve().parent / "base"
+#: The arch chosen when there is no base to follow.
+FALLBACK_ARCH = "convctc-fast"
+#: Fine-tune from the base up to this many labelled images; peers' trainers ask for 5-10 k
+#: labels before a new style reads at all, and below that the base's head start matters most.
+FINE_TUNE_MAX = 5000
+#: Optimizer steps of a fit when --epochs is not given (about 11 min of convctc-fast at 50x200, batch 16, on 2 cores).
+STEP_BUDGET = 6000
+#: Optimizer steps without improvement that count as a plateau: early stopping (--select best)
+#: waits this long, and the learning rate halves after a third of it (at least 3 epochs each).
+PATIENCE_STEPS = 1200
+#: No learning-rate cut in a fit's first steps: the training loss of a new style may sit flat at
+#: the all-blank value for about 500 steps before it falls, and a lower rate would prolong that.
+HOLD_STEPS = 1000
+#: The learning rate falls to this fraction of its start at least; a fit whose training loss has
+#: stopped improving there has converged and ends.
+MIN_LR_FRACTION = 1 / 16
+
+
+@dataclass(frozen=True)
+class Choice:
+    arch: str
+    init_from: str | None
+    reason: str
+
+
+def base_available() -> bool:
+    return (BASE_DIR / "config.json").is_file() and (BASE_DIR / "last.weights.h5").is_file()
+
+
+def base_config():
+    from .runs import Run
+
+    return Run(BASE_DIR).config if base_available() else None
+
+
+def choose(arch: str, init_from: str | None, images: int, width_mult: float) -> Choice:
+    """Resolve --arch auto and --init-from auto/none for a folder of ``images`` labelled images."""
+    base = base_config()
+    if arch == AUTO:
+        arch = base.arch if base else FALLBACK_ARCH
+        why_arch = f"--arch auto: {arch}" + (" (the pre-trained base's)" if base else "")
+    else:
+        why_arch = f"--arch {arch}"
+    if init_from not in (AUTO, NONE, None):
+        return Choice(arch, init_from, f"{why_arch}, fine-tuned from --init-from {init_from}")
+    if init_from == NONE or init_from is None:
+        return Choice(arch, None, f"{why_arch}, from scratch (--init-from none)")
+    if base is None:
+        return Choice(arch, None, f"{why_arch}, from scratch: no pre-trained base is installed in {BASE_DIR}")
+    if arch != base.arch or width_mult != base.width_mult:
+        return Choice(arch, None, f"{why_arch}, from scratch: the pre-trained base is {base.arch} at width "
+                                  f"{base.width_mult}, this model is {arch} at width {width_mult}")
+    if images > FINE_TUNE_MAX:
+        return Choice(arch, None, f"{why_arch}, from scratch: {images} labelled images are more than "
+                                  f"{FINE_TUNE_MAX}, enough to learn without the pre-trained base")
+    return Choice(arch, str(BASE_DIR), f"{why_arch}, fine-tuned from the pre-trained base: {images} labelled "
+                                       f"images, at most {FINE_TUNE_MAX} (--init-from none: from scratch)")
+
+
+def steps_per_epoch(train_images: int, batch_size: int, max_steps: int | None) -> int:
+    steps = math.ceil(train_images / batch_size)
+    return min(steps, max_steps) if max_steps else steps
+
+
+def epochs_for(steps: int) -> int:
+    """Epochs that spend :data:`STEP_BUDGET` optimizer steps at ``steps`` an epoch."""
+    return max(1, math.ceil(STEP_BUDGET / steps))
+
+
+def patience_for(steps: int) -> int:
+    """Epochs that make :data:`PATIENCE_STEPS` optimizer steps (at least 3)."""
+    return max(3, math.ceil(PATIENCE_STEPS / steps))
