@@ -98,6 +98,10 @@ class Contract:
     # class probabilities by it (trust.temper) before it computes confidences; texts never change.
     # 1.0 (no tempering) in files written before it was recorded.
     temperature: float = 1.0
+    # The margin rule's allowance (trust.margin_allowance): the most flat rows, top plus bottom, that
+    # the training images had, when more than the runtime's default share allows (a style of text
+    # on a plain band). None: the default share (in every file written before it was recorded).
+    max_flat_rows: int | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
@@ -142,6 +146,8 @@ class Contract:
             del d["end_index"]
         if self.temperature == 1.0:
             del d["temperature"]  # likewise: an uncalibrated file keeps the JSON older runtimes read
+        if self.max_flat_rows is None:
+            del d["max_flat_rows"]  # likewise
         return d
 
     def to_json(self) -> str:
@@ -193,6 +199,9 @@ class Contract:
         t = self.temperature
         if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t < float("inf"):
             raise ContractError(f"expected a positive, finite temperature, got {t!r}")
+        rows = self.max_flat_rows
+        if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+            raise ContractError(f"expected max_flat_rows to be a non-negative integer or absent, got {rows!r}")
         s = self.input
         for name in ("height", "width", "channels"):
             value = getattr(s, name)

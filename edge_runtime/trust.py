@@ -12,7 +12,9 @@ A read is rejected for the first of these reasons that applies:
 - ``"aspect"``: the image is not shaped like the model's input (a page, a camera frame, two
   CAPTCHAs side by side): squeezed into the input it is read badly. Crop it (``--roi``).
 - ``"margin"``: flat bands above and below the content (a loose crop, a CAPTCHA on a page): the
-  text is squashed vertically and the models misread it while still sounding confident.
+  text is squashed vertically and the models misread it while still sounding confident. A model
+  whose training images had such bands (text on a plain band) allows what they had
+  (:func:`margin_allowance`).
 - ``"low-confidence"``: confidence below ``min_confidence``.
 
 For "empty" and "length" the returned confidence is 0.0: such a read is never right.
@@ -81,16 +83,17 @@ class Verdict:
 
 
 def _flat(rows: np.ndarray) -> np.ndarray:
-    """Which rows of uint8 pixels have a standard deviation below FLAT_ROW_STD (integer arithmetic:
-    n * sum(x^2) - sum(x)^2 = n^2 * variance)."""
+    """Which rows of uint8 gray (rows, W) or RGB (rows, W, 3) pixels have a standard deviation
+    below FLAT_ROW_STD, in every channel (integer arithmetic: n * sum(x^2) - sum(x)^2 = n^2 * variance)."""
     x = rows.astype(np.int64)
     n = x.shape[1]
     s = x.sum(axis=1)
-    return n * (x * x).sum(axis=1) - s * s < (FLAT_ROW_STD * n) ** 2
+    flat = n * (x * x).sum(axis=1) - s * s < (FLAT_ROW_STD * n) ** 2
+    return flat.all(axis=-1) if flat.ndim > 1 else flat  # RGB: one answer per row, not per channel
 
 
 def flat_rows(pixels: np.ndarray) -> int:
-    """Rows at the top plus rows at the bottom of (height, width) pixels whose std is below FLAT_ROW_STD."""
+    """Rows at the top plus rows at the bottom of (height, width[, 3]) pixels whose std is below FLAT_ROW_STD."""
     pixels = np.asarray(pixels)
     if not _flat(pixels[[0, -1]]).any():  # the usual case, and the cheap one: two rows
         return 0
@@ -98,6 +101,22 @@ def flat_rows(pixels: np.ndarray) -> int:
     if flat.all():
         return int(flat.size)
     return int(flat.argmin() + flat[::-1].argmin())
+
+
+def margin_allowance(contract: Contract) -> float:
+    """The most flat rows (top plus bottom) a trusted input may have: what the model's training
+    images had, recorded by export (``max_flat_rows``), else MAX_FLAT_ROWS of the input height."""
+    if contract.max_flat_rows is not None:
+        return contract.max_flat_rows
+    return MAX_FLAT_ROWS * contract.input.height
+
+
+def trained_flat_rows(pixels, height: int) -> int | None:
+    """What export records as ``max_flat_rows`` for training images (prepared, model-sized
+    pixels): the most flat rows any of them has, or None when the default share allows them all,
+    so that a model of a textured style keeps the default rule (and the JSON it always had)."""
+    most = max((flat_rows(p) for p in pixels), default=0)
+    return most if most > MAX_FLAT_ROWS * height else None
 
 
 def image_stats(height: int, width: int, pixels: np.ndarray) -> ImageStats:
@@ -238,7 +257,7 @@ def assess(contract: Contract, text: str, confidence: float, stats: ImageStats, 
         return Verdict(never, 0.0)
     if aspect_error(contract, stats.height, stats.width) > MAX_ASPECT_ERROR:
         return Verdict(ASPECT, confidence)
-    if stats.flat_rows > MAX_FLAT_ROWS * contract.input.height:
+    if stats.flat_rows > margin_allowance(contract):
         return Verdict(MARGIN, confidence)
     if not confidence >= min_confidence:  # NaN too
         return Verdict(LOW_CONFIDENCE, confidence)

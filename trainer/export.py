@@ -238,12 +238,19 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
     context = {"split": _split_summary(split), "fit_command": run.command, "fit_chain": fit_chain(run_dir),
                "unread_val_images": [s.name for s in val.skipped]}
     reports = {}
+    sample = _train_sample(run, log)
+    # Training images with plain bands above and below (text on a plain band) must not be
+    # rejected by the margin rule on the device: the contract records what they had.
+    flat = trust.trained_flat_rows(sample.pixels, config.height)
+    if flat is not None:
+        log(f"training images have up to {flat} flat rows above and below the text: the margin rule allows that many")
     for mode, out in targets.items():
-        representative = _representative(run, log) if mode == Quantization.INT8 else None
+        representative = to_inputs(sample.pixels, config.input_spec) if mode == Quantization.INT8 else None
         t0 = time.monotonic()
         raw = convert(export_model, mode, representative)
         seconds = time.monotonic() - t0
-        report = _write_checked(raw, Path(out), config.contract(mode, run_metrics), keras_probs, val, min_agreement)
+        contract = dataclasses.replace(config.contract(mode, run_metrics), max_flat_rows=flat)
+        report = _write_checked(raw, Path(out), contract, keras_probs, val, min_agreement)
         report.update(context, convert_seconds=round(seconds, 1), arch=config.arch)
         D.write_json(Path(out).with_suffix(".json"), report)
         log(f"{out}: {report['bytes']} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
@@ -255,11 +262,12 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
     return reports
 
 
-def _representative(run: Run, log) -> np.ndarray:
-    """Int8 calibration inputs: about REPRESENTATIVE_SAMPLES training images, evenly spread."""
+def _train_sample(run: Run, log) -> D.Dataset:
+    """About REPRESENTATIVE_SAMPLES training images, evenly spread: the int8 calibration inputs,
+    and what the margin rule's allowance is measured on."""
     train = run.split["train"]
     names = train[:: max(1, len(train) // REPRESENTATIVE_SAMPLES)]
-    return to_inputs(run.images("train", names=names, log=log).pixels, run.config.input_spec)
+    return run.images("train", names=names, log=log)
 
 
 def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.ndarray, val: D.Dataset,

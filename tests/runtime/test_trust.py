@@ -4,6 +4,7 @@ models with the committed examples and junk made here with numpy (no dataset).""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from edge_runtime import images, trust
 from edge_runtime.contract import Contract, InputSpec
+from edge_runtime.errors import ContractError
 from edge_runtime.preprocess import prepare
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
@@ -63,6 +65,46 @@ def test_flat_bands_above_and_below_are_rejected_as_a_margin():
     ok = trust.assess(CTC, "ab12e", 0.99, trust.ImageStats(50, 200, limit), lengths=(5, 5))
     bad = trust.assess(CTC, "ab12e", 0.99, trust.ImageStats(50, 200, limit + 1), lengths=(5, 5))
     assert ok.reason is None and bad.reason == trust.MARGIN
+
+
+def test_a_model_trained_on_plain_bands_allows_what_its_training_images_had():
+    """A style of text on a plain band (15 flat rows of 50) is the model's own input, not a loose
+    crop: the contract's max_flat_rows, recorded by export, raises the allowance to it."""
+    banded = dataclasses.replace(CTC, max_flat_rows=15)
+    stats = trust.ImageStats(50, 200, 15)
+    assert trust.assess(CTC, "ab12e", 0.99, stats, lengths=(5, 5)).reason == trust.MARGIN
+    assert trust.assess(banded, "ab12e", 0.99, stats, lengths=(5, 5)).reason is None
+    assert trust.assess(banded, "ab12e", 0.99, trust.ImageStats(50, 200, 16), lengths=(5, 5)).reason == trust.MARGIN
+
+
+def band_image(flat_top: int, flat_bottom: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pixels = np.full((50, 200), 255, np.uint8)
+    pixels[flat_top:50 - flat_bottom] = rng.integers(0, 256, (50 - flat_top - flat_bottom, 200))
+    return pixels
+
+
+def test_export_records_the_training_images_flat_rows_only_beyond_the_default():
+    textured = [band_image(0, 0, s) for s in range(3)]
+    assert trust.trained_flat_rows(textured, 50) is None  # the default rule, and the JSON it always had
+    assert trust.trained_flat_rows([*textured, band_image(2, 2)], 50) is None  # 4 of 50: within the default
+    assert trust.trained_flat_rows([*textured, band_image(6, 3), band_image(4, 4)], 50) == 9
+
+
+def test_an_rgb_image_has_as_many_flat_rows_as_its_gray_version():
+    """It used to count each channel of a flat row (18 for 6): RGB models' margin rule was 3x as strict."""
+    gray = band_image(3, 3)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    rgb[3:47, :, 1] = 255 - rgb[3:47, :, 1]  # the channels differ inside the band, not outside it
+    assert trust.flat_rows(gray) == trust.flat_rows(rgb) == 6
+
+
+def test_max_flat_rows_travels_in_the_contract_and_is_checked():
+    banded = dataclasses.replace(CTC, max_flat_rows=12)
+    assert Contract.from_json(banded.to_json()) == banded and "max_flat_rows" not in CTC.to_dict()
+    for bad in (-1, 2.5, True, "12"):
+        with pytest.raises(ContractError, match="expected max_flat_rows to be a non-negative integer"):
+            Contract.from_dict({**CTC.to_dict(), "max_flat_rows": bad})
 
 
 def test_low_confidence_is_rejected_and_the_threshold_is_an_option():

@@ -76,10 +76,13 @@ def test_mixed_folder_fits_exports_and_reads_back(mixed, train_cli, tmp_path):
     assert (config["min_length"], config["max_length"]) == (4, 6)
 
     model = tmp_path / "mixed-int8.tflite"
-    train_cli("export", run, "--quantize", "int8", "--out", model, "--min-agreement", "0")
+    exported = train_cli("export", run, "--quantize", "int8", "--out", model, "--min-agreement", "0").output
     contract = read_contract(model.read_bytes())
     assert (contract.input.channels, contract.input.color, contract.input.resize) == (3, "rgb", "pad")
     assert contract.length_range == (4, 6) and set(contract.charset) == set(MIXED_CASE)
+    # The 60x240 images padded into 50x176 have 3 white rows above and below: the margin rule must
+    # allow the model's own inputs (the default allows 5 of 50).
+    assert contract.max_flat_rows == 6 and "up to 6 flat rows above and below the text" in exported
 
     runner = CliRunner()
     info = runner.invoke(edge_main, ["info", "--model", str(model), "--format", "json"])
