@@ -135,7 +135,14 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
         finally:  # a killed fit resumes; its time so far still counts
             spent += time.monotonic() - start
             timing.write_text(json.dumps({"seconds": spent}))
-        run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
+        try:
+            run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
+        except RuntimeError:
+            # The user's second command failed (e.g. int8 disagrees with Keras): a result, not a crash.
+            error = [line for line in log.read_text().splitlines() if line.startswith("Error: ")][-1:]
+            return {"style": style, "labels": n, "base": base_id(), "accuracy": None, "right": None,
+                    "test": len(test), "rejected": None, "fit_seconds": round(spent, 1), "model_bytes": None,
+                    "error": error[0] if error else "export failed"}
     acc, right, rejected = accuracy(model, test, work, log)
     return {"style": style, "labels": n, "base": base_id(), "accuracy": acc, "right": right, "test": len(test), "rejected": rejected,
             "fit_seconds": round(spent, 1), "model_bytes": model.stat().st_size}
@@ -144,6 +151,10 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
 def table(rows: list[dict]) -> str:
     lines = [f"{'style':10} {'labels':>6} {'accuracy':>9} {'right':>9} {'rejected':>8} {'fit min':>8}"]
     for r in rows:
+        if r["accuracy"] is None:
+            lines.append(f"{r['style']:10} {r['labels']:>6} {'failed':>9} {'':>9} {'':>8} {r['fit_seconds'] / 60:>8.1f}  "
+                         f"{r['error']}")
+            continue
         lines.append(f"{r['style']:10} {r['labels']:>6} {r['accuracy']:>9.1%} {r['right']:>4}/{r['test']:<4} "
                      f"{r['rejected']:>8} {r['fit_seconds'] / 60:>8.1f}")
     return "\n".join(lines)
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(results, "a") as f:
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row
-            print(f"  {row['accuracy']:.1%} in {row['fit_seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
+            outcome = row.get("error") or f"{row['accuracy']:.1%}"
+            print(f"  {outcome} in {row['fit_seconds'] / 60:.1f} min", file=sys.stderr, flush=True)
         rows.append(done[(style, n)])
     print(table(rows))
     return 0
