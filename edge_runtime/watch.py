@@ -119,6 +119,8 @@ class Watcher:
                 st = self._stat(p)
                 if st:
                     self.ignored.add((str(p), st.st_size, st.st_mtime_ns))
+            # One line: the user learns how many files were set aside, and that watching began.
+            self.log(f"--skip-existing: {len(self.ignored)} file(s) already in {self.folder} will not be read")
         idle_since = time.monotonic()
         while not self.stop_flag:
             did = self.scan_once()

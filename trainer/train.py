@@ -16,6 +16,7 @@ import numpy as np
 from edge_runtime.contract import Kind
 
 from . import data as D
+from . import defaults
 from .config import RunConfig
 from .errors import DataError, RunError
 from .predict import PREDICT_BATCH, decode_batch, predict_probs, to_inputs
@@ -114,8 +115,7 @@ def make_batches(config: RunConfig, pixels: np.ndarray, targets, first_epoch: in
             self.on_epoch_end()
 
         def __len__(self):
-            n = int(np.ceil(len(pixels) / config.batch_size))
-            return min(n, config.max_steps) if config.max_steps else n
+            return defaults.steps_per_epoch(len(pixels), config.batch_size, config.max_steps)
 
         def __getitem__(self, i):
             rows = self.order[i * config.batch_size : (i + 1) * config.batch_size]
@@ -218,7 +218,6 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
 def resolve_length(config: RunConfig, train_images: int, log=print) -> RunConfig:
     """The config with --epochs and --patience filled in when they were left to fit (None): from
     optimizer steps (trainer.defaults), so a small folder trains as long as a large one."""
-    from . import defaults
 
     if config.epochs is not None and config.patience is not None:
         return config
@@ -282,7 +281,6 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
 
 
 def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None, log=print):
-    from . import defaults
 
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
@@ -308,7 +306,6 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
             self.wait, self.cooldown_counter = int(saved["wait"]), int(saved["cooldown_counter"])
 
     def on_epoch_end(self, epoch, logs=None):
-        from . import defaults
 
         current = (logs or {}).get(self.monitor)
         if (epoch + 1) * (self.params.get("steps") or 1) <= defaults.HOLD_STEPS:

@@ -310,7 +310,7 @@ def test_results_availability_and_discovery(wilhelmy, broker_factory, subscriber
     assert all(retain for _, _, retain in late.messages)
 
 
-def test_broker_killed_mid_stream_every_result_arrives_once(wilhelmy, broker_factory, subscribers, watchers):
+def test_broker_killed_mid_stream_every_result_arrives(wilhelmy, broker_factory, subscribers, watchers):
     images = sorted(wilhelmy.glob("*.png"))[:120]
     broker = broker_factory(persistent=True)
     sub = subscribers(broker.port)
@@ -328,11 +328,16 @@ def test_broker_killed_mid_stream_every_result_arrives_once(wilhelmy, broker_fac
     assert wait_for(lambda: len(sub.names()) == 120, 60), (len(sub.names()), w.stderr())
     time.sleep(1.0)  # a duplicate would come within the retransmission; give it the chance
     assert w.terminate() == 0, w.stderr()
-    print(f"broker kill -9: {killed_at} at the subscriber, {ledger_at} in the ledger, {acked_at} acknowledged")
+    print(f"broker kill -9: {killed_at} at the subscriber, {ledger_at} in the ledger, {acked_at} acknowledged; "
+          f"duplicates: {duplicates(sub) or 'none'}")
 
     assert killed_at < 120  # the kill really was in the middle of the stream
     assert set(sub.names()) == {p.name for p in images}
-    assert duplicates(sub) == {}, f"duplicates at the subscriber: {duplicates(sub)}"
+    # At least once (README): a result may come twice only if the broker delivered it but its
+    # PUBACK never reached the watcher, so only records not yet acknowledged at the kill.
+    unacknowledged = {Path(r["path"]).name for r in w.records()[acked_at:]}
+    assert set(duplicates(sub)) <= unacknowledged, (duplicates(sub), acked_at)
+    assert sum(duplicates(sub).values()) - len(duplicates(sub)) <= WINDOW, duplicates(sub)
     assert len(w.records()) == 120
     assert sum(r.get("text") == Path(r["path"]).stem for r in sub.results()) > 0.95 * 120
     err = w.stderr()

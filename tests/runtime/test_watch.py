@@ -437,9 +437,13 @@ def test_skip_existing_and_usage_errors(wilhelmy, tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out.jsonl"
     folder.mkdir()
     shutil.copy(a, folder / a.name)
-    proc = start(folder, out, "--skip-existing")
+    err = tmp_path / "watch.err"
+    with open(err, "w") as sink:  # a file, not a pipe: read while the watcher runs
+        proc = subprocess.Popen([sys.executable, "-m", "edge_runtime", "watch", str(folder), "--output", str(out),
+                                 "--settle", "0.5", "--skip-existing"], stdout=subprocess.PIPE, stderr=sink, text=True)
     try:
-        time.sleep(1.0)
+        # Drop b only once the existing files are set aside; earlier, b would count as existing.
+        assert wait_for(lambda: "--skip-existing: 1 file(s) already in" in err.read_text()), err.read_text()
         drop(b, folder)
         assert wait_for(lambda: len(records(out)) == 1)
     finally:
