@@ -218,7 +218,6 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
 def resolve_length(config: RunConfig, train_images: int, log=print) -> RunConfig:
     """The config with --epochs and --patience filled in when they were left to fit (None): from
     optimizer steps (trainer.defaults), so a small folder trains as long as a large one."""
-
     if config.epochs is not None and config.patience is not None:
         return config
     steps = defaults.steps_per_epoch(train_images, config.batch_size, config.max_steps)
@@ -281,7 +280,6 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
 
 
 def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None, log=print):
-
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
     return _Plateau(run, state, log, monitor, factor=0.5, patience=max(3, config.patience // 3),
@@ -306,7 +304,6 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
             self.wait, self.cooldown_counter = int(saved["wait"]), int(saved["cooldown_counter"])
 
     def on_epoch_end(self, epoch, logs=None):
-
         current = (logs or {}).get(self.monitor)
         if (epoch + 1) * (self.params.get("steps") or 1) <= defaults.HOLD_STEPS:
             if self.monitor_op is None:
