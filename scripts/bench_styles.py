@@ -128,6 +128,10 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
     model = work / "model.tflite"
     timing = work / "fit_seconds.json"
     spent = json.loads(timing.read_text())["seconds"] if timing.exists() else 0.0
+
+    def cell(**result) -> dict:  # one row of results.jsonl, finished or failed
+        return {"style": style, "labels": n, "base": base_id(), "test": len(test), "fit_seconds": round(spent, 1), **result}
+
     if not model.exists():
         start = time.monotonic()
         try:
@@ -140,12 +144,10 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
         except RuntimeError:
             # The user's second command failed (e.g. int8 disagrees with Keras): a result, not a crash.
             error = [line for line in log.read_text().splitlines() if line.startswith("Error: ")][-1:]
-            return {"style": style, "labels": n, "base": base_id(), "accuracy": None, "right": None,
-                    "test": len(test), "rejected": None, "fit_seconds": round(spent, 1), "model_bytes": None,
-                    "error": error[0] if error else "export failed"}
+            return cell(accuracy=None, right=None, rejected=None, model_bytes=None,
+                        error=error[0] if error else "export failed")
     acc, right, rejected = accuracy(model, test, work, log)
-    return {"style": style, "labels": n, "base": base_id(), "accuracy": acc, "right": right, "test": len(test), "rejected": rejected,
-            "fit_seconds": round(spent, 1), "model_bytes": model.stat().st_size}
+    return cell(accuracy=acc, right=right, rejected=rejected, model_bytes=model.stat().st_size)
 
 
 def table(rows: list[dict]) -> str:
