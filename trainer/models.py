@@ -224,17 +224,47 @@ def build_crnn(height, width, num_classes, label_length=None, width_mult=1.0, in
     return keras.Model(inp, out, name="crnn")
 
 
-def _ctc_steps(trunk, num_classes: int, prefix: str = ""):
-    """(N, 1, T, C) trunk -> (N, T, classes) per-step softmax: dropout, then a 1x1 convolution."""
+#: Training keeps every CTC logit within +-LOGIT_BOUND: a gap of twice that between two classes
+#: already gives them probabilities 1 and 0 at float32 precision, so the bound changes no reading.
+LOGIT_BOUND = 20.0
+#: The weight of the mean squared excess beyond the bound in the training loss.
+LOGIT_PENALTY = 0.01
+
+
+class BoundedSoftmax(layers.Layer):
+    """Softmax over the last axis that, while training, adds to the loss the mean squared excess of
+    the logits beyond +-``bound``. Why: int8 quantizes the logits with one scale per tensor, so a
+    single class running to +300 (a blank that is sure, as a base pre-trained on a harsh corpus
+    learns) widens the step of every class and flips near-ties between characters."""
+
+    def __init__(self, bound: float = LOGIT_BOUND, weight: float = LOGIT_PENALTY, **kwargs):
+        super().__init__(**kwargs)
+        self.bound, self.weight = bound, weight
+
+    def call(self, x, training=None):
+        if training:
+            excess = keras.ops.relu(keras.ops.abs(x) - self.bound)
+            self.add_loss(self.weight * keras.ops.mean(keras.ops.square(excess)))
+        return keras.ops.softmax(x, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "bound": self.bound, "weight": self.weight}
+
+
+def _ctc_steps(trunk, num_classes: int, prefix: str = "", inference: bool = False):
+    """(N, 1, T, C) trunk -> (N, T, classes) per-step softmax: dropout, a 1x1 convolution to
+    logits, then a softmax (bounded in training; a plain one in the export graph)."""
     x = layers.Dropout(0.2, name=f"{prefix}dropout" if prefix else None)(trunk)
-    x = layers.Conv2D(num_classes, 1, activation="softmax", name=f"{prefix}ctc_probs")(x)
+    x = layers.Conv2D(num_classes, 1, name=f"{prefix}ctc_probs")(x)
+    softmax = layers.Softmax if inference else BoundedSoftmax
+    x = softmax(name=f"{prefix}ctc_softmax")(x)
     return layers.Reshape((x.shape[2], num_classes), name=f"{prefix}steps")(x)
 
 
 def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
     """Purely convolutional CTC: no recurrence, so nothing to unroll and few, cheap ops."""
     inp = _input(height, width, inference, channels)
-    return keras.Model(inp, _ctc_steps(_conv_trunk(inp, width_mult), num_classes), name="convctc")
+    return keras.Model(inp, _ctc_steps(_conv_trunk(inp, width_mult), num_classes, inference=inference), name="convctc")
 
 
 def build_convctc_fast(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
@@ -242,7 +272,7 @@ def build_convctc_fast(height, width, num_classes, label_length=None, width_mult
     third block (the full-resolution 3x3 convolutions were most of the cost)."""
     inp = _input(height, width, inference, channels)
     x = _conv_trunk(inp, width_mult, filters=(16, 32, 64), separable=(False, False, True))
-    return keras.Model(inp, _ctc_steps(x, num_classes), name="convctc_fast")
+    return keras.Model(inp, _ctc_steps(x, num_classes, inference=inference), name="convctc_fast")
 
 
 def count_macs(model: keras.Model) -> int:
