@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--styles", default=",".join(render.STYLES), help="comma-separated (default: all)")
     parser.add_argument("--labels", default="1000,200", help="label counts per style (default: 1000,200)")
     parser.add_argument("--wilhelmy", type=Path, default=os.environ.get("CAPTCHA_DATA"),
-                        help="the Wilhelmy folder, also a row (default: $CAPTCHA_DATA; none: no row)")
+                        help="the Wilhelmy folder, also a row (default: $CAPTCHA_DATA; 'none', or unset: no row)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-styles"), help="default: runs/bench-styles")
     parser.add_argument("--seed", type=int, default=0, help="seeds Wilhelmy's test split (default: 0)")
     args = parser.parse_args(argv)
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"expected {args.styles_dir}/<style>/train and test for {', '.join(missing)}; "
                      f"run scripts/make_styles.py --out {args.styles_dir}")
+    if args.wilhelmy is not None and str(args.wilhelmy) == "none":
+        args.wilhelmy = None
     if args.wilhelmy and not args.wilhelmy.is_dir():
         parser.error(f"expected the Wilhelmy folder at --wilhelmy {args.wilhelmy}, found none")
     args.out = args.out / f"base-{base_id()}"  # cells made with another base are not this base's

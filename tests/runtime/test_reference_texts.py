@@ -32,4 +32,4 @@ def test_same_texts_as_on_x86(name, shipped, request):
     rec = Recognizer.from_file(shipped[name])
     got = [rec.recognize(folder / image).text for image in ref["images"]]
     info = rec.interpreter
-    assert len(got) >= 10 and got == ref["texts"], f"{name} on {info.distribution} {info.version}"
+    assert len(got) >= 8 and got == ref["texts"], f"{name} on {info.distribution} {info.version}"
