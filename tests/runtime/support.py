@@ -13,6 +13,9 @@ ROOT = HERE.parent.parent
 EXAMPLES = ROOT / "examples"  # synthetic CAPTCHAs, committed; each file's stem is its label
 #: The shipped model that reads every committed example correctly (the README's quick start).
 EXAMPLES_MODEL = "synth36-int8"
+#: The pre-trained base (scripts/pretrain_base.py): where fine-tuning starts, not a reader of one
+#: style; it reads 3-8 characters of 0-9a-zA-Z, and its validation images are not committed.
+BASE_MODEL = "base-alnum-int8"
 #: Every shipped model's exact texts on x86 with ai-edge-litert (scripts/reference_texts.py).
 REFERENCE = json.loads((HERE / "reference_texts.json").read_text())
 

@@ -12,6 +12,7 @@ from edge_runtime.flatbuf import (has_per_channel_fully_connected, is_tflite, op
                                   read_metadata)
 from edge_runtime.recognizer import Recognizer, load_model
 from edge_runtime.registry import shipped_models
+from support import BASE_MODEL
 
 SHIPPED = sorted(shipped_models())
 
@@ -230,7 +231,7 @@ def test_shipped_contracts_get_the_defaults(name, shipped):
     assert (c.input.resize, c.input.color, c.input.channels) == ("stretch", "gray", 1)
     # the models trained on 5-character labels got the range after training (the trust rules
     # need it), nothing else changed; the pre-trained base read 3-8 characters of 0-9a-zA-Z
-    assert c.length_range == ((3, 8) if name == "base-alnum-int8" else (5, 5))
+    assert c.length_range == ((3, 8) if name == BASE_MODEL else (5, 5))
 
 
 def test_new_fields_round_trip_through_json():
