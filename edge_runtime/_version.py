@@ -1,3 +1,3 @@
-"""The one version source for the distribution, the runtime and the trainer."""
+"""The one version source of the runtime distribution (captcha-edge)."""
 
 __version__ = "0.1.0"

@@ -30,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from trainer import render  # noqa: E402
+from trainer import render
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 WILHELMY_TEST = 300

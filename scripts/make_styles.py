@@ -6,7 +6,7 @@ folder and a test folder drawn from different seeds (the test images are never s
 
 Files are named LABEL_INDEX.png (the trainer takes the text before the first ``_``). A folder that
 already holds the images is left as it is, so running it again costs nothing. data/ is not in git:
-this script is how the data is made again, from the seeds. Needs the trainer's extras (.[train]).
+this script is how the data is made again, from the seeds. Needs the trainer (pip install . ./train).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from trainer import render  # noqa: E402
+from trainer import render
 
 SPLITS = {"train": 1, "test": 2}  # a split's seed stream; train and test never share one
 

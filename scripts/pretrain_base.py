@@ -11,7 +11,7 @@ Three steps, each resumable, so the command can be killed and run again at any t
    scratch at a learning rate of 3e-3, then WORK/run-s2 from its weights at 1e-3, then WORK/run-s3
    at 3e-4. Each stage began when the loss of the one before had flattened (3e-3: 13.96, 13.85,
    13.76 over epochs 9-11; 1e-3: validation loss 12.01, 12.02, 11.99 over its epochs 1-3).
-3. With --ship: the last fit's weights alone (no optimizer state) and config into trainer/base/,
+3. With --ship: the last fit's weights alone (no optimizer state) and config into train/trainer/base/,
    which ``fit --init-from auto`` uses, and its int8 file into converted/.
 """
 
@@ -22,7 +22,6 @@ import dataclasses
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +59,7 @@ def fit_stages(corpus: Path, work: Path) -> None:
 
 
 def ship(fit_run: Path) -> None:
-    """trainer/base/: config.json, last.weights.h5 (weights only) and command.txt (this script);
+    """train/trainer/base/: config.json, last.weights.h5 (weights only) and command.txt (this script);
     converted/: the int8 file."""
     from trainer.defaults import BASE_DIR
     from trainer.runs import Run
@@ -96,5 +95,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -32,11 +32,12 @@ need_data() {
   fi
 }
 
-venv() {  # venv NAME EXTRAS [PYTHON]: a fresh venv with the project installed as the README says
-  local name=$1 extras=$2 py=${3:-$python} env="$work/$1"
-  echo "== $name: fresh venv ($("$py" --version 2>&1)), pip install '.$extras'" >&2
+venv() {  # venv NAME EXTRAS [PYTHON [TRAINER]]: a fresh venv with the project installed as the README says
+  # TRAINER: also the trainer's distribution (./train), installed beside the runtime.
+  local name=$1 extras=$2 py=${3:-$python} trainer=${4:-} env="$work/$1"
+  echo "== $name: fresh venv ($("$py" --version 2>&1)), pip install '.$extras'${trainer:+ ./train}" >&2
   "$py" -m venv "$env"
-  "$env/bin/pip" install -q "$root$extras" >&2
+  "$env/bin/pip" install -q "$root$extras" ${trainer:+"$root/train"} >&2
   "$env/bin/python" -c "import edge_runtime" >/dev/null
   echo "$env"
 }
@@ -136,7 +137,7 @@ if want network; then
 fi
 if want trainer; then
   need_data
-  env=$(venv trainer "[train,test]")
+  env=$(venv trainer "[test]" "$python" trainer)
   echo "== trainer: pytest tests/trainer"
   (cd "$root" && "$env/bin/python" -m pytest tests/trainer -p no:cacheprovider) || status=1
 fi

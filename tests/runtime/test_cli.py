@@ -282,12 +282,3 @@ def test_console_script_works_from_another_directory(examples, tmp_path):
                          text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\t")[1] == examples[0].stem
-
-
-@pytest.mark.e2e
-def test_trainer_cli_without_tensorflow_explains_itself(cli, tmp_path, examples):
-    """One distribution: captcha-train is installed on a device too, and says what it needs."""
-    assert __version__ in cli("--version", module="trainer.cli").stdout
-    assert "fit" in cli("--help", module="trainer.cli").stdout
-    out = cli("fit", "--data", str(examples[0].parent), "--out", str(tmp_path / "run"), module="trainer.cli")
-    assert out.returncode == 1 and "pip install 'captcha-edge[train]'" in out.stderr and "Traceback" not in out.stderr

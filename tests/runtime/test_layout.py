@@ -6,7 +6,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-PACKAGES = ("edge_runtime", "trainer")
+#: Each package's folder: the trainer is a distribution of its own, in train/.
+PACKAGES = {"edge_runtime": ROOT / "edge_runtime", "trainer": ROOT / "train" / "trainer"}
 
 
 def imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
@@ -27,7 +28,7 @@ def imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    files = {f"{pkg}.{f.stem}": (f, pkg) for pkg in PACKAGES for f in (ROOT / pkg).glob("*.py")
+    files = {f"{pkg}.{f.stem}": (f, pkg) for pkg, folder in PACKAGES.items() for f in folder.glob("*.py")
              if f.stem not in ("__init__", "__main__")}
     modules = set(files)
     return {m: imports_of(f, pkg, modules) - {m} for m, (f, pkg) in files.items()}

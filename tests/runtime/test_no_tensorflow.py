@@ -1,5 +1,6 @@
 """A device has no TensorFlow: the runtime must work without it, and never import it."""
 
+import importlib.metadata
 import importlib.util
 import json
 import subprocess
@@ -59,3 +60,14 @@ def test_cli_works_with_tensorflow_import_blocked(examples):
     assert "LEAKED []" in out.stderr
     info = subprocess.run([sys.executable, "-c", BLOCKER, "info"], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0 and "LEAKED []" in info.stderr, info.stderr
+
+
+@pytest.mark.e2e
+def test_the_device_install_carries_neither_the_trainer_nor_its_base():
+    """pip install . is the runtime alone: the trainer and the pre-trained base's weights are
+    the distribution in train/ (the base's int8 file, which devices read, is in converted/)."""
+    dist = importlib.metadata.distribution("captcha-edge")
+    assert dist.read_text("top_level.txt").split() == ["edge_runtime"]
+    assert not [f for f in dist.files or () if f.suffix == ".h5" or f.parts[0] == "trainer"]
+    assert "captcha-train" not in {e.name for e in dist.entry_points}
+    assert importlib.util.find_spec("trainer") is None

@@ -1,5 +1,6 @@
 """The Python API: fast on the committed examples with synth36-int8; e2e on the real images."""
 
+import difflib
 import json
 
 import cv2
@@ -11,7 +12,6 @@ from edge_runtime.engine import Engine, interpreter_class
 from edge_runtime.errors import InterpreterUnavailable
 from edge_runtime.recognizer import Result, image_paths, load_model
 from support import BASE_MODEL, EXAMPLES_MODEL, example_paths
-from trainer.metrics import text_metrics  # pure Python: no TensorFlow
 
 EXAMPLES = example_paths()
 
@@ -177,8 +177,11 @@ def test_the_base_reads_most_characters_of_a_style_it_was_not_fitted_to(shipped)
     """Zero-shot on the examples (the captcha package's style, lowercase; the base reads
     0-9a-zA-Z): measured CER 0.10, 6 characters of 60, mostly case (V for v, Q for q)."""
     rec = Recognizer.from_file(shipped[BASE_MODEL])
-    m = text_metrics([p.stem for p in EXAMPLES], [rec.recognize(p).text for p in EXAMPLES])
-    assert m["cer"] <= 0.2
+    truths, texts = [p.stem for p in EXAMPLES], [rec.recognize(p).text for p in EXAMPLES]
+    # Characters of each truth read in order (difflib's longest matches; the trainer's CER is
+    # not installed on a device): 54 of 60 when measured.
+    found = sum(b.size for t, r in zip(truths, texts) for b in difflib.SequenceMatcher(None, t, r).get_matching_blocks())
+    assert found >= 0.8 * sum(map(len, truths))
 
 
 @pytest.mark.e2e

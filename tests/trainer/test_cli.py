@@ -184,3 +184,32 @@ def test_export_in_a_subprocess_prints_one_line_and_no_tensorflow_noise(last_run
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stderr == "" and len(out.stdout.splitlines()) == 1 and "int8; validation accuracy" in out.stdout
+
+
+# TensorFlow made unimportable, as on a machine where the trainer was installed without its
+# dependencies (pip install --no-deps): captcha-train still starts, and says what it needs.
+WITHOUT_TENSORFLOW = r"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras'):
+            raise ImportError('blocked by test: ' + name)
+sys.meta_path.insert(0, Block())
+from trainer.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.e2e
+def test_without_tensorflow_the_trainer_says_how_to_install_it(synth_data, tmp_path):
+    from trainer import __version__
+    from trainer.errors import INSTALL_HINT
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *map(str, args)], capture_output=True,
+                              text=True, timeout=120)
+
+    assert __version__ in run("--version").stdout
+    assert "fit" in run("--help").stdout
+    out = run("fit", "--data", synth_data, "--out", tmp_path / "run")
+    assert out.returncode == 1 and INSTALL_HINT in out.stderr and "Traceback" not in out.stderr, out.stderr

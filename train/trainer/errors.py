@@ -4,6 +4,10 @@ escapes is a bug and keeps its traceback."""
 
 from edge_runtime.errors import CaptchaEdgeError
 
+#: How the trainer and its dependencies (TensorFlow, captcha) are installed: a distribution of
+#: its own, beside the runtime, so that a device's install carries neither.
+INSTALL_HINT = "pip install ./train (in the captcha-edge checkout; it installs TensorFlow and captcha)"
+
 
 class TrainerError(CaptchaEdgeError):
     """Base class of every error the trainer raises on purpose."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TrainerError
+from .errors import INSTALL_HINT, TrainerError
 
 DEFAULT_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789"
 DEFAULT_LENGTH = 5
@@ -75,7 +75,7 @@ def _painter(style: str, size: tuple[int, int]):
         try:
             import captcha.image  # noqa: F401
         except ImportError:
-            raise TrainerError("expected the 'captcha' package, it is missing: pip install 'captcha-edge[train]'") from None
+            raise TrainerError(f"expected the 'captcha' package, it is missing: {INSTALL_HINT}") from None
         from .render import captcha_image
 
         return lambda label, rng: captcha_image(label, size[0], size[1], rng)

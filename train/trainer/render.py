@@ -30,7 +30,7 @@ UPPER = LOWER.upper()
 #: The pre-training charset: every letter in both cases and every digit.
 ALNUM = DIGITS + LOWER + UPPER
 
-#: Where fonts are looked for, besides the captcha package's own (always there with .[train]).
+#: Where fonts are looked for, besides the captcha package's own (a dependency of the trainer's distribution).
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
              "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
 #: File-name parts of fonts whose glyphs are not letters (symbols, dingbats, maths).

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Mapping
 
-from edge_runtime._version import __version__
 from edge_runtime.contract import CHANNELS, Color, Contract, InputSpec, Kind, Quantization, Resize
+
+from ._version import __version__
 
 
 #: The input size chosen from the data when --input-size is not given (stated once, printed with the size).

@@ -13,15 +13,15 @@ import sys
 
 import click
 
-from edge_runtime._version import __version__
 from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, Kind, Quantization
 from edge_runtime.errors import CaptchaEdgeError
 
+from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .defaults import AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, STEP_BUDGET, choose
 from .export import MIN_INT8_AGREEMENT
-from .errors import TrainerError
+from .errors import INSTALL_HINT, TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
 
 SELECT = ("best", "last")
@@ -36,7 +36,7 @@ def _quiet_tensorflow() -> None:
     try:
         import tensorflow  # noqa: F401
     except ImportError:
-        raise click.ClickException("TensorFlow is not installed: pip install 'captcha-edge[train]'") from None
+        raise click.ClickException(f"expected TensorFlow, it is not installed: {INSTALL_HINT}") from None
 
 
 def _log(message: str) -> None:
@@ -74,7 +74,7 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="captcha-train")
 def main() -> None:
-    """Train, evaluate and export captcha-edge models (needs: pip install 'captcha-edge[train]').
+    """Train, evaluate and export captcha-edge models (installed with: pip install . ./train).
 
     \b
     Typical run:

@@ -16,6 +16,6 @@ Imports go one way (cli -> train/evaluate/export -> runs -> models -> config -> 
 no cycle, even counting imports inside functions.
 """
 
-from edge_runtime._version import __version__
+from ._version import __version__
 
 __all__ = ["__version__"]
