@@ -1,7 +1,8 @@
 """captcha-edge trainer (desktop): data, models, training, evaluation and TFLite export.
 
-Needs the ``train`` extra (TensorFlow). Preprocessing, decoding and the model contract are
-imported from :mod:`edge_runtime`, so training sees exactly what the device sees.
+A distribution of its own (``pip install ./train``, with TensorFlow), so that a device's
+install carries none of it. Preprocessing, decoding and the model contract are imported from
+:mod:`edge_runtime`, so training sees exactly what the device sees.
 
     archs.py    arch names, kinds and defaults (no Keras)     models.py   the Keras builder of each arch
     config.py   RunConfig and its defaults; its contract()    runs.py     Run: a run directory and load_keras
