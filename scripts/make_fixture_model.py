@@ -15,7 +15,7 @@ Steps, each of which can be run by hand:
 
        captcha-train fit --data WORK/data --arch convctc-fast --width-mult 0.5 --color rgb \\
            --resize pad --no-augment --learning-rate 0.003 --seed 1 --epochs 30 --out WORK/run
-       captcha-train export WORK/run --quantize int8 --min-agreement 0.8 \\
+       captcha-train export WORK/run --quantize int8 --max-accuracy-drop 0.2 \\
            --out tests/runtime/fixtures/varlen-rgb-pad-int8.tflite
 
 3. Render candidates with seed IMAGE_SEED at each size, read them with the exported model, and
@@ -62,8 +62,8 @@ PER_SIZE = 2  # kept per size
 #: that: a lead of 12/256 flipped two characters there. 48/256 leaves room on top.
 MIN_MARGIN = 48 / 256
 EPOCHS = 30
-#: The export's int8 check: a weak model's reads are fragile, so less than the trainer's default.
-MIN_AGREEMENT = 0.8
+#: The export's int8 check: a weak model's reads are fragile, so more than the trainer's default.
+MAX_ACCURACY_DROP = 0.2
 #: Half width, no augmentation and a higher learning rate: a small model that leaves CTC's
 #: all-blank plateau within a few epochs (a quarter width, augmented, was still on it after 20).
 FIT = ["--arch", "convctc-fast", "--width-mult", "0.5", "--color", "rgb", "--resize", "pad", "--no-augment",
@@ -150,7 +150,7 @@ def fit_and_export(work: Path, epochs: int) -> None:
     write_labels(data, render_folder(data, TRAIN_SEED, PER_SIZE_TRAIN))
     train_cli("fit", "--data", data, *FIT, "--epochs", epochs, "--out", work / "run", "--overwrite")
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    train_cli("export", work / "run", "--quantize", "int8", "--min-agreement", MIN_AGREEMENT, "--out", MODEL)
+    train_cli("export", work / "run", "--quantize", "int8", "--max-accuracy-drop", MAX_ACCURACY_DROP, "--out", MODEL)
     MODEL.with_suffix(".json").unlink(missing_ok=True)  # the export report names temporary paths
 
 

@@ -68,6 +68,34 @@ def cli():
     return run_cli
 
 
+#: Python with TensorFlow made unimportable (as on a device, or where the trainer was installed
+#: with --no-deps), then the CLI of the package named first; stderr ends with what leaked.
+WITHOUT_TENSORFLOW = r"""
+import importlib, importlib.abc, sys
+BLOCKED = ('tensorflow', 'keras', 'tf_keras')
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError('blocked by test: ' + name)
+sys.meta_path.insert(0, Block())
+try:
+    importlib.import_module(sys.argv[1] + '.cli').main(sys.argv[2:])
+finally:
+    print('LEAKED', sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="session")
+def without_tensorflow():
+    """Run ``package``'s CLI in a subprocess where importing TensorFlow or Keras fails (e2e tests only)."""
+
+    def run(package: str, *args, timeout: float = 120):
+        return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, package, *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
 def pytest_collection_modifyitems(config, items):
     """The fast tier needs no dataset: a test that reads the real data must be marked e2e."""
     unmarked = [item.nodeid for item in items

@@ -10,20 +10,6 @@ import pytest
 
 from support import EXAMPLES_MODEL
 
-BLOCKER = r"""
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):
-            raise ImportError('blocked by test: ' + name)
-sys.meta_path.insert(0, Block())
-from edge_runtime.cli import main
-try:
-    main(sys.argv[1:], standalone_mode=False)
-finally:
-    leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))
-    print('LEAKED', leaked, file=sys.stderr)
-"""
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "trainer")
 
 
@@ -52,13 +38,12 @@ def test_runtime_modules_import_nothing_from_the_trainer_or_tensorflow(invoke, e
 
 
 @pytest.mark.e2e
-def test_cli_works_with_tensorflow_import_blocked(examples):
-    out = subprocess.run([sys.executable, "-c", BLOCKER, "predict", "--model", EXAMPLES_MODEL, "--format", "jsonl",
-                          str(examples[0])], capture_output=True, text=True, timeout=120)
+def test_cli_works_with_tensorflow_import_blocked(examples, without_tensorflow):
+    out = without_tensorflow("edge_runtime", "predict", "--model", EXAMPLES_MODEL, "--format", "jsonl", examples[0])
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[0])["text"] == examples[0].stem
     assert "LEAKED []" in out.stderr
-    info = subprocess.run([sys.executable, "-c", BLOCKER, "info"], capture_output=True, text=True, timeout=120)
+    info = without_tensorflow("edge_runtime", "info")
     assert info.returncode == 0 and "LEAKED []" in info.stderr, info.stderr
 
 

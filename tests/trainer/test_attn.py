@@ -25,7 +25,7 @@ def test_fold_run_keeps_the_last_epoch(attn):
 
 def test_export_has_the_heads_only(attn, synth_data, tmp_path):
     target = tmp_path / "attn-int8.tflite"
-    report = export(attn.root, "int8", target, min_agreement=0, log=lambda m: None)
+    report = export(attn.root, "int8", target, max_accuracy_drop=1, log=lambda m: None)
     rec = Recognizer.from_file(target)
     assert rec.contract.kind == "multihead" and rec.contract.arch == "cnn-attn"
     first = sorted(synth_data.glob("*.png"))[0]

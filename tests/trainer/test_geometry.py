@@ -76,7 +76,7 @@ def test_mixed_folder_fits_exports_and_reads_back(mixed, train_cli, tmp_path):
     assert (config["min_length"], config["max_length"]) == (4, 6)
 
     model = tmp_path / "mixed-int8.tflite"
-    exported = train_cli("export", run, "--quantize", "int8", "--out", model, "--min-agreement", "0").output
+    exported = train_cli("export", run, "--quantize", "int8", "--out", model, "--max-accuracy-drop", "1").output
     contract = read_contract(model.read_bytes())
     assert (contract.input.channels, contract.input.color, contract.input.resize) == (3, "rgb", "pad")
     assert contract.length_range == (4, 6) and set(contract.charset) == set(MIXED_CASE)

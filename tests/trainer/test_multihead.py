@@ -41,7 +41,7 @@ def test_init_from_refuses_a_run_that_trained_on_the_validation_images(train_cli
 def test_cnn_exports_int8_with_its_heads(cnn, base, synth_data, tmp_path):
     run, _ = cnn
     target = tmp_path / "cnn-int8.tflite"
-    report = export(run.root, "int8", target, min_agreement=0, log=lambda m: None)
+    report = export(run.root, "int8", target, max_accuracy_drop=1, log=lambda m: None)
     contract = read_contract(target.read_bytes())
     layout = run.config.contract()
     assert (contract.kind, contract.label_length, contract.charset, contract.blank_index, contract.num_classes) == \

@@ -88,7 +88,7 @@ def test_a_multihead_run_takes_labels_of_3_to_5_characters(faithful):
 def test_it_exports_and_predict_reads_texts_of_different_lengths(faithful, plain, train_cli, tmp_path):
     run, _ = faithful
     model = tmp_path / "heads-int8.tflite"
-    train_cli("export", run.root, "--quantize", "int8", "--out", model, "--min-agreement", "0")
+    train_cli("export", run.root, "--quantize", "int8", "--out", model, "--max-accuracy-drop", "1")
     contract = read_contract(model.read_bytes())
     assert (contract.kind, contract.label_length, contract.length_range) == ("multihead", 5, LENGTHS)
     assert contract.end_index == len(contract.charset) and contract.num_classes == len(contract.charset) + 1

@@ -20,7 +20,7 @@ from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .defaults import AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, STEP_BUDGET, choose
-from .export import MIN_INT8_AGREEMENT
+from .export import MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
 
@@ -225,12 +225,12 @@ def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliabi
 @click.option("--quantize", type=click.Choice([*QUANTIZATIONS, "all"]), default=Quantization.INT8.value, show_default=True)
 @click.option("--out", required=True, type=click.Path(),
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=MIN_INT8_AGREEMENT, show_default=True,
-              help="Fail an int8 export that reads the same text as Keras on less than this share of the validation "
-                   "images, unless only one image differs.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(0, 1), default=MAX_INT8_ACCURACY_DROP, show_default=True,
+              help="Fail an int8 export whose validation accuracy is more than this below the Keras model's, unless "
+                   "it loses only one image. Images both read wrongly, in different ways, cost nothing.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a shipped model (a .tflite file in converted/) at --out; without it, that is refused.")
-def export(run_dir, quantize, out, min_agreement, overwrite):
+def export(run_dir, quantize, out, max_accuracy_drop, overwrite):
     """Export TFLite with the model contract embedded; checks the file against Keras on the validation split."""
     from edge_runtime.errors import UsageError
     from trainer.export import refuse_shipped
@@ -248,7 +248,7 @@ def export(run_dir, quantize, out, min_agreement, overwrite):
     _import_tensorflow_quietly()
     from trainer.export import export_modes
 
-    export_modes(run_dir, targets, min_agreement=min_agreement, log=_log, overwrite=overwrite)
+    export_modes(run_dir, targets, max_accuracy_drop=max_accuracy_drop, log=_log, overwrite=overwrite)
 
 
 def _fail_usage(message: str) -> None:

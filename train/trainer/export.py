@@ -31,12 +31,14 @@ from .errors import ExportError
 from .predict import as_decoded, decode_batch, predict_probs, to_inputs
 from .runs import Run
 
-#: Default minimum share of validation images on which the int8 model must read the same
-#: text as the Keras model. Below it the export fails: quantization broke the model.
-MIN_INT8_AGREEMENT = 0.98
-#: Disagreeing images always allowed, whatever the share: in the 30 validation images of a
-#: 200-label folder, one near-tie read differently is 3 %, and no evidence of a broken model.
-ALLOWED_DISAGREEMENTS = 1
+#: Default largest share of the validation images that the int8 model may read correctly fewer
+#: of than the Keras model. Beyond it the export fails: quantization broke the model. Judged on
+#: accuracy lost, not on texts that differ: where Keras is often wrong (a hard style), int8 reads
+#: some of those errors differently, which costs the user nothing.
+MAX_INT8_ACCURACY_DROP = 0.02
+#: Images lost always allowed, whatever the share: in the 30 validation images of a 200-label
+#: folder, one near-tie read differently is 3 %, and no evidence of a broken model.
+ALLOWED_IMAGES_LOST = 1
 #: Float32 files must match Keras probabilities within this absolute tolerance.
 FLOAT32_TOLERANCE = 1e-3
 REPRESENTATIVE_SAMPLES = 200
@@ -208,13 +210,13 @@ def _share(texts: list[str], others: list[str]) -> float:
 
 
 def export(run_dir: str | os.PathLike, mode: str, out: str | os.PathLike,
-           min_agreement: float = MIN_INT8_AGREEMENT, log=print, overwrite: bool = False) -> dict:
+           max_accuracy_drop: float = MAX_INT8_ACCURACY_DROP, log=print, overwrite: bool = False) -> dict:
     """Export one mode; returns the report that is also written next to the file as JSON."""
-    return export_modes(run_dir, {mode: out}, min_agreement, log, overwrite)[mode]
+    return export_modes(run_dir, {mode: out}, max_accuracy_drop, log, overwrite)[mode]
 
 
 def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLike],
-                 min_agreement: float = MIN_INT8_AGREEMENT, log=print, overwrite: bool = False) -> dict[str, dict]:
+                 max_accuracy_drop: float = MAX_INT8_ACCURACY_DROP, log=print, overwrite: bool = False) -> dict[str, dict]:
     """Export each mode to its file (``{mode: path}``), building the model and its export graph
     (same weights, recurrent layers unrolled, no dropout) once; returns each mode's report.
     A shipped model is replaced only with ``overwrite``."""
@@ -250,7 +252,7 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
         raw = convert(export_model, mode, representative)
         seconds = time.monotonic() - t0
         contract = dataclasses.replace(config.contract(mode, run_metrics), max_flat_rows=flat)
-        report = _write_checked(raw, Path(out), contract, keras_probs, val, min_agreement)
+        report = _write_checked(raw, Path(out), contract, keras_probs, val, max_accuracy_drop)
         report.update(context, convert_seconds=round(seconds, 1), arch=config.arch)
         D.write_json(Path(out).with_suffix(".json"), report)
         log(f"{out}: {report['bytes']} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
@@ -270,8 +272,20 @@ def _train_sample(run: Run, log) -> D.Dataset:
     return run.images("train", names=names, log=log)
 
 
+def _accuracy_lost(report: dict, max_drop: float) -> list[str]:
+    """The int8 rule: the file may read at most ``max_drop`` of the validation images (or one
+    image) correctly fewer than Keras."""
+    drop = report["keras_accuracy"] - report["accuracy"]
+    lost = round(drop * report["images"])
+    if drop <= max_drop or lost <= ALLOWED_IMAGES_LOST:
+        return []
+    return [f"expected the int8 model to read at most --max-accuracy-drop {max_drop:g} of the {report['images']} "
+            f"validation images (or {ALLOWED_IMAGES_LOST}) correctly fewer than Keras, measured {report['accuracy']:.4f} "
+            f"against Keras {report['keras_accuracy']:.4f} ({lost} fewer); pass a higher --max-accuracy-drop to accept it"]
+
+
 def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.ndarray, val: D.Dataset,
-                   min_agreement: float) -> dict:
+                   max_accuracy_drop: float) -> dict:
     """Write the file with its contract, once it has passed the parity check; its metrics then
     include the exported file's own accuracy and agreement with Keras."""
     mode = contract.quantization
@@ -280,11 +294,8 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
     tmp.write_bytes(embed_contract(raw, contract))
     report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
     problems = []
-    disagree = round((1 - report["agreement_with_keras"]) * report["images"])
-    if mode == Quantization.INT8 and report["agreement_with_keras"] < min_agreement and disagree > ALLOWED_DISAGREEMENTS:
-        problems.append(f"expected the int8 model to agree with Keras on at least --min-agreement {min_agreement:g} "
-                        f"of the {report['images']} validation images (or on all but {ALLOWED_DISAGREEMENTS}), measured "
-                        f"{report['agreement_with_keras']:.4f} ({disagree} differ); pass a lower --min-agreement to accept it")
+    if mode == Quantization.INT8:
+        problems += _accuracy_lost(report, max_accuracy_drop)
     if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
         problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
     if problems:

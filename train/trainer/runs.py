@@ -12,7 +12,7 @@ Keras is imported only by :meth:`Run.load_keras`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +23,9 @@ from .errors import RunError
 #: Settings that may change when a run is resumed: it just trains longer or stops later; the label
 #: lengths only describe the data (runs made before they were recorded lack them).
 RESUMABLE = ("epochs", "patience", "min_length", "max_length")
+#: Settings read only when a run starts; a run that has trained keeps its own, whatever the resume
+#: says (--init-from auto names the installed base, whose path moves with a reinstall).
+STARTING = ("init_from",)
 PARTS = {"train": "training", "val": "validation"}
 
 
@@ -100,22 +103,33 @@ class Run:
         return D.read_json(path)
 
     # Writing.
-    def start(self, config: RunConfig, overwrite: bool = False) -> None:
-        """Create the directory, or check that it holds this same run (then it is resumed)."""
+    def start(self, config: RunConfig, overwrite: bool = False) -> RunConfig:
+        """Create the directory, or check that it holds this same run (then it is resumed).
+        Returns the run's config: ``config``, with what a run that has trained keeps of its own."""
         self.root.mkdir(parents=True, exist_ok=True)
-        if self.config_file.exists() and not overwrite:
-            changed = self._changed(config)
+        if overwrite:
+            for p in (self.state_file, self.best_weights, self.last_weights, self.split_file):
+                p.unlink(missing_ok=True)
+        elif self.config_file.exists():
+            existing = D.read_json(self.config_file)
+            if self.has_trained:
+                config = replace(config, **{k: existing.get(k, DEFAULTS.get(k)) for k in STARTING})
+            changed = self._changed(existing, config)
             if changed:
                 raise RunError(
                     f"expected {self.root} to be empty or to hold the same run, it holds a run with different "
                     f"{', '.join(sorted(changed))}; choose another --out or pass --overwrite")
-        if overwrite:
-            for p in (self.state_file, self.best_weights, self.last_weights, self.split_file):
-                p.unlink(missing_ok=True)
         D.write_json(self.config_file, asdict(config))
+        return config
 
-    def _changed(self, config: RunConfig) -> set[str]:
-        existing, mine = D.read_json(self.config_file), asdict(config)
+    @property
+    def has_trained(self) -> bool:
+        """Whether a fit has saved weights and state here: resuming it continues from them."""
+        return self.state_file.exists() and self.last_weights.exists()
+
+    @staticmethod
+    def _changed(existing: dict, config: RunConfig) -> set[str]:
+        mine = asdict(config)
         # A key the run's config lacks was added to the trainer later: the run used its default.
         return {k for k in mine if k not in RESUMABLE and existing.get(k, DEFAULTS.get(k)) != mine[k]}
 

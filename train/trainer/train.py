@@ -178,13 +178,13 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
 
     D.check_charset(config.charset)
     run = Run(out)
-    run.start(config, overwrite)
+    config = run.start(config, overwrite)
     train, val = split_for_run(config, run, log, report)
     if len(train.names) == 0 or len(val.names) == 0:
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
     config = resolve_length(config, len(train.names), log)
-    resuming = run.state_file.exists() and run.last_weights.exists()
+    resuming = run.has_trained
     initialise = config.init_from and not resuming
     if initialise:
         check_no_leak(config, val.names)  # before the (slow) build: a leak fails at once
