@@ -3,7 +3,6 @@
 import importlib.metadata
 import importlib.util
 import json
-import subprocess
 import sys
 
 import pytest
