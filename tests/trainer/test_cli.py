@@ -135,38 +135,36 @@ def test_select_best_still_reports_the_best_epoch(synth_data, charset, tmp_path)
     assert run.kept_summary(run.state) == "best validation accuracy 0.2500 at epoch 3"
 
 
-def test_int8_may_lose_one_validation_image_or_the_allowed_share(last_run, train_cli, tmp_path, monkeypatch):
+def fake_parity(monkeypatch, **figures) -> None:
+    """The export's parity check, run for real on the exported file, with ``figures`` in its report."""
     from trainer import export
 
-    images = len(last_run.split["val"])
     real_parity = export.parity
+    monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), **figures})
+
+
+def test_int8_may_lose_one_validation_image_or_the_allowed_share(last_run, train_cli, tmp_path, monkeypatch):
+    images = len(last_run.split["val"])
     for lost, code in ((1, 0), (2, 1)):
-        faked = {"keras_accuracy": 1.0, "accuracy": (images - lost) / images}
-        monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), **faked})
-        train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / f"m{lost}.tflite", code=code)
+        with monkeypatch.context() as patch:  # each fake wraps the real check, not the one before
+            fake_parity(patch, keras_accuracy=1.0, accuracy=(images - lost) / images)
+            train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / f"m{lost}.tflite", code=code)
         assert (tmp_path / f"m{lost}.tflite").exists() is (code == 0)
+    fake_parity(monkeypatch, keras_accuracy=1.0, accuracy=(images - 2) / images)
     train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / "share.tflite",
               "--max-accuracy-drop", 2.5 / images, code=0)  # two of them within the share
 
 
 def test_int8_reading_wrong_texts_differently_is_no_loss(last_run, train_cli, tmp_path, monkeypatch):
     """A hard style: Keras and int8 read half the images differently, but both read a quarter right."""
-    from trainer import export
-
-    real_parity = export.parity
-    faked = {"keras_accuracy": 0.25, "accuracy": 0.25, "agreement_with_keras": 0.5}
-    monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), **faked})
+    fake_parity(monkeypatch, keras_accuracy=0.25, accuracy=0.25, agreement_with_keras=0.5)
     train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / "m.tflite")
     assert json.loads((tmp_path / "m.json").read_text())["agreement_with_keras"] == 0.5
 
 
 def test_int8_accuracy_lost_is_named_in_one_quiet_line(last_run, train_cli, tmp_path, monkeypatch, capfd):
     """It used to say only "int8 agreement ... below 0.98", after ~40 lines of TensorFlow output."""
-    from trainer import export
-
-    real_parity = export.parity
-    faked = {"keras_accuracy": 0.75, "accuracy": 0.25}
-    monkeypatch.setattr(export, "parity", lambda *a: {**real_parity(*a), **faked})
+    fake_parity(monkeypatch, keras_accuracy=0.75, accuracy=0.25)
     result = train_cli("export", last_run.root, "--quantize", "int8", "--out", tmp_path / "m.tflite", code=1)
     images = len(last_run.split["val"])
     assert result.stderr == (f"Error: expected the int8 model to read at most --max-accuracy-drop 0.02 of the {images} "
