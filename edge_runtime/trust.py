@@ -8,7 +8,9 @@ A read is rejected for the first of these reasons that applies:
 - ``"empty"``: no character. A CTC model answers junk (blank pages, noise, photos, pages with a
   small CAPTCHA somewhere) with all-blank frames at a high confidence: the empty read is the
   model's own "nothing here".
-- ``"length"``: a text length the model was never trained on; such a read cannot be right.
+- ``"length"``: a text length the model was never trained on; such a read cannot be right. A CTC
+  decoder keeps its reads to the trained lengths when it can (decode.ctc_decode), so this is left
+  for a multihead read and a CTC read with too few steps for the length.
 - ``"aspect"``: the image is not shaped like the model's input (a page, a camera frame, two
   CAPTCHAs side by side): squeezed into the input it is read badly. Crop it (``--roi``).
 - ``"margin"``: flat bands above and below the content (a loose crop, a CAPTCHA on a page): the

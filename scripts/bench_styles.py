@@ -14,6 +14,9 @@ It takes hours on 2 cores: every finished cell is kept in OUT/results.jsonl, and
 goes on where it was (a fit resumes from its last epoch). Cells live in OUT/base-<hash of the
 shipped pre-trained base's weights>, so a re-trained base makes the table anew. Wilhelmy's 863 images are split once
 by a seeded shuffle: 300 test images, the rest the training pool.
+
+After a change to the runtime's reading (preprocessing, decoding, trust), --reread reads every
+finished cell's test images again with its int8 file; fits and exports are kept, and so are their times.
 """
 
 from __future__ import annotations
@@ -170,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the Wilhelmy folder, also a row (default: $CAPTCHA_DATA; 'none', or unset: no row)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-styles"), help="default: runs/bench-styles")
     parser.add_argument("--seed", type=int, default=0, help="seeds Wilhelmy's test split (default: 0)")
+    parser.add_argument("--reread", action="store_true",
+                        help="read the test images of every finished cell again with the current runtime "
+                             "(its fit and export are kept)")
     args = parser.parse_args(argv)
     args.styles = [s for s in args.styles.split(",") if s]
     args.labels = [int(n) for n in args.labels.split(",")]
@@ -191,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             done[(r["style"], r["labels"])] = r
     rows = []
     for style, n, train, test in cells(args):
-        if (style, n) not in done:
+        again = args.reread and (style, n) in done and done[(style, n)]["accuracy"] is not None
+        if (style, n) not in done or again:
             print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
             row = bench_cell(style, n, train, test, args.out)
-            with open(results, "a") as f:
+            with open(results, "a") as f:  # a cell's last row is its result
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row
             outcome = row.get("error") or f"{row['accuracy']:.1%}"

@@ -1,4 +1,8 @@
-"""Decoding class probabilities into text: CTC greedy, per position, and the contract's choice."""
+"""Decoding class probabilities into text: CTC greedy, CTC kept to the trained lengths, per
+position, and the contract's choice."""
+
+import itertools
+import math
 
 import numpy as np
 import pytest
@@ -7,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from edge_runtime.contract import Contract, InputSpec, Kind
-from edge_runtime.decode import ctc_greedy, decode, decoder_for, per_position
+from edge_runtime.decode import ctc_best_path, ctc_decode, ctc_greedy, decode, decoder_for, per_position
 
 CHARS = ["a", "b", "c", ""]  # blank last, as the trainer exports
 SPEC = InputSpec(50, 200)
@@ -63,7 +67,9 @@ def test_decoder_for_follows_the_contract_kind():
     head = Contract.for_charset(Kind.MULTIHEAD, "abcd", SPEC, label_length=3)
     probs = onehot([0, 0, 3, 2])
     assert decoder_for(ctc)(probs).text == "ac"
-    assert decode(probs, ctc) == ctc_greedy(probs, ctc.class_chars())
+    assert decode(probs, ctc) == ctc_greedy(probs, ctc.class_chars())  # no recorded lengths: greedy
+    ranged = Contract.for_charset(Kind.CTC, "abc", SPEC, min_length=3, max_length=3)
+    assert decoder_for(ranged)(probs) == ctc_decode(probs, ranged.class_chars(), (3, 3))
     assert decode(probs[:3], head).text == "aad"  # every position read, class 3 is 'd', not a blank
     # A blank that is not the last class: the decoder uses the contract's layout.
     first = Contract(kind="ctc", charset="abc", input=SPEC, blank_index=0)
@@ -154,3 +160,85 @@ def test_end_class_any_tensor(probs):
     out = decode(probs, ENDED)
     assert set(out.text) <= set("abc") and len(out.text) <= 4 and len(out.char_confidences) == len(out.text)
     assert 0.0 <= out.confidence <= 1.0
+
+
+# CTC kept to the trained lengths (ctc_decode, ctc_best_path).
+BLANK = CHARS.index("")
+
+
+def merged_double():
+    """'a', a weak blank, 'a' again: greedy reads one 'a' where the label has two."""
+    probs = onehot([0, 0, 0])
+    probs[1] = [0.55, 0.0, 0.0, 0.45]
+    return probs
+
+
+def test_a_merged_double_letter_is_read_at_the_trained_length():
+    probs = merged_double()
+    assert ctc_greedy(probs, CHARS).text == "a"
+    out = ctc_decode(probs, CHARS, (2, 2))
+    assert out.text == "aa" and out.char_confidences == pytest.approx((0.9, 0.9))
+    # forced: the blank step (0.45) instead of that step's best (0.55)
+    assert out.confidence == pytest.approx(0.9 * 0.9 * 0.45 / 0.55)
+
+
+def test_a_split_letter_is_dropped_at_the_trained_length():
+    probs = onehot([0, 3, 1, 3, 2])
+    probs[2] = [0.0, 0.6, 0.0, 0.4]  # a 'b' that is only a little likelier than the blank
+    assert ctc_greedy(probs, CHARS).text == "abc"
+    out = ctc_decode(probs, CHARS, (2, 2))
+    assert out.text == "ac"
+    assert out.confidence == pytest.approx(0.9 * 0.9 * 0.4 / 0.6)
+
+
+def test_a_read_of_a_trained_length_is_the_greedy_read():
+    probs = merged_double()
+    assert ctc_decode(probs, CHARS, (1, 3)) == ctc_greedy(probs, CHARS)
+    assert ctc_decode(probs, CHARS, None) == ctc_greedy(probs, CHARS)
+
+
+def test_an_empty_read_stays_empty():
+    probs = onehot([3, 3, 3], p=0.7)
+    assert ctc_decode(probs, CHARS, (2, 2)) == ctc_greedy(probs, CHARS)
+
+
+def test_too_few_steps_for_the_length_keep_the_greedy_read():
+    probs = onehot([0, 1])
+    assert ctc_best_path(probs, BLANK, (5, 5)) is None
+    assert ctc_decode(probs, CHARS, (5, 5)).text == "ab"  # trust.py then rejects it: "length"
+
+
+def _text(path):
+    return "".join(CHARS[c] for i, c in enumerate(path) if (i == 0 or c != path[i - 1]) and CHARS[c])
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.just(4)), elements=st.floats(2**-10, 1, width=32)),
+       st.integers(0, 4), st.integers(0, 2))
+def test_the_best_path_is_the_most_probable_of_that_length(probs, shortest, extra):
+    """Against every path of up to 6 steps: the Viterbi path is one of the most probable whose text
+    has a length in range."""
+    lengths = (shortest, shortest + extra)
+    logp = np.log(probs.astype(np.float64))
+
+    def logprob(path):
+        return sum(logp[t, c] for t, c in enumerate(path))
+
+    fits = [p for p in itertools.product(range(4), repeat=len(probs)) if shortest <= len(_text(p)) <= lengths[1]]
+    path = ctc_best_path(probs, BLANK, lengths)
+    if not fits:
+        assert path is None
+        return
+    assert len(path) == len(probs) and lengths[0] <= len(_text(path)) <= lengths[1]
+    assert logprob(path) == pytest.approx(max(logprob(p) for p in fits), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 40), st.just(4)),
+              elements=st.floats(-2, 2, width=32, allow_subnormal=False) | st.just(float("nan"))),
+       st.integers(1, 8))
+def test_any_tensor_decodes_within_the_lengths_or_as_greedy(probs, length):
+    out, greedy = ctc_decode(probs, CHARS, (length, length)), ctc_greedy(probs, CHARS)
+    assert len(out.text) == length or out == greedy
+    assert 0.0 <= out.confidence <= 1.0
+    assert set(out.text) <= {"a", "b", "c"} and len(out.char_confidences) == len(out.text)
