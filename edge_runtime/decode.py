@@ -133,10 +133,10 @@ def ctc_decode(probs: np.ndarray, class_chars: list[str], lengths: tuple[int, in
     unconstrained best path's (1 for a greedy read): it says how far the read had to be forced.
     An empty read stays empty: all blank is the model's "nothing here".
     """
-    probs = _clean(probs)
     greedy = ctc_greedy(probs, class_chars)
     if not greedy.text or lengths is None or lengths[0] <= len(greedy.text) <= lengths[1]:
         return greedy
+    probs = _clean(probs)
     path = ctc_best_path(probs, class_chars.index(""), lengths)
     if path is None:
         return greedy

@@ -2,7 +2,6 @@
 position, and the contract's choice."""
 
 import itertools
-import math
 
 import numpy as np
 import pytest
