@@ -144,7 +144,7 @@ def ctc_decode(probs: np.ndarray, class_chars: list[str], lengths: tuple[int, in
     score = np.clip(probs[steps, path], 0.0, 1.0)
     forced = float(np.prod(score / np.maximum(probs.max(axis=1), np.finfo(np.float32).tiny)))
     chars, confs = _collapse(path, score.tolist(), class_chars)
-    return Decoded("".join(chars), math.prod(confs) * min(forced, 1.0), tuple(confs))
+    return Decoded("".join(chars), math.prod(confs) * forced, tuple(confs))
 
 
 def per_position(probs: np.ndarray, class_chars: Sequence[str]) -> Decoded:
