@@ -68,12 +68,12 @@ def sheets(args) -> int:
     else:
         paths = list_images(args.folder)
         paths = [paths[i] for i in np.random.default_rng(args.seed).permutation(len(paths))[:args.sample]]
-        model_reads, total = {}, len(paths)
+        model_reads, total = None, len(paths)
     # Shuffled, so that a sheet's order (file names sort by label) gives nothing away.
     paths = [paths[i] for i in np.random.default_rng(args.seed).permutation(len(paths))]
     args.out.mkdir(parents=True, exist_ok=True)
-    key = {"images": [str(p) for p in paths], "model_reads": model_reads, "read_by_model": total,
-           "model_wrong": len(model_reads) if args.cell else None}
+    # model_reads: a cell's wrong reads by image (None for a sample); read_by_model: the cell's test images.
+    key = {"images": [str(p) for p in paths], "model_reads": model_reads, "read_by_model": total}
     (args.out / "key.json").write_text(json.dumps(key, indent=1) + "\n")
     for sheet in write_sheets(paths, args.out):
         print(sheet)
@@ -92,12 +92,12 @@ def score(args) -> int:
     for number, (path, read) in enumerate(zip(paths, reads)):
         label = label_from_name(path)
         right += read == label
-        model = key["model_reads"].get(path, "")
+        model = (key["model_reads"] or {}).get(path, "")
         print(f"{number:3d}  label {label:10s} read {read:10s} {'model ' + str(model) if model else ''}"
               f"{'  right' if read == label else ''}")
     print(f"read by eye: {right} of {len(paths)} ({right / len(paths):.1%})")
-    if key["model_wrong"] is not None:
-        total, model_right = key["read_by_model"], key["read_by_model"] - key["model_wrong"]
+    if key["model_reads"] is not None:
+        total, model_right = key["read_by_model"], key["read_by_model"] - len(key["model_reads"])
         print(f"the model read {model_right} of {total}; a person reads at most {model_right + right} of {total} "
               f"({(model_right + right) / total:.1%})")
     return 0
