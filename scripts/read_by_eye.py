@@ -31,11 +31,10 @@ PER_SHEET = 10
 NUMBER_WIDTH = 44
 
 
-def wrong_reads(cell: Path) -> tuple[list[Path], dict[str, str | None], int]:
-    """The images a cell's predict.jsonl read wrong, their reads, and the number of images read."""
+def wrong_reads(cell: Path) -> tuple[dict[str, str | None], int]:
+    """The reads, by image, that a cell's predict.jsonl got wrong, and the number of images read."""
     records = [json.loads(line) for line in (cell / "predict.jsonl").read_text().splitlines() if line.strip()]
-    wrong = [r for r in records if r.get("text") != label_from_name(r["path"])]
-    return [Path(r["path"]) for r in wrong], {r["path"]: r.get("text") for r in wrong}, len(records)
+    return {r["path"]: r.get("text") for r in records if r.get("text") != label_from_name(r["path"])}, len(records)
 
 
 def row(path: Path, number: int) -> np.ndarray:
@@ -64,7 +63,8 @@ def write_sheets(paths: list[Path], out: Path) -> list[Path]:
 
 def sheets(args) -> int:
     if args.cell:
-        paths, model_reads, total = wrong_reads(args.cell)
+        model_reads, total = wrong_reads(args.cell)
+        paths = [Path(p) for p in model_reads]
     else:
         paths = list_images(args.folder)
         paths = [paths[i] for i in np.random.default_rng(args.seed).permutation(len(paths))[:args.sample]]
