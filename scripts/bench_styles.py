@@ -15,6 +15,10 @@ goes on where it was (a fit resumes from its last epoch). Cells live in OUT/base
 shipped pre-trained base's weights>, so a re-trained base makes the table anew. Wilhelmy's 863 images are split once
 by a seeded shuffle: 300 test images, the rest the training pool.
 
+With --unlabelled, each cell's training images beyond the labels it uses are given to fit as
+unlabelled images (``fit --unlabelled REST``: self-training), in a table of its own
+(OUT/base-<hash>/unlabelled); cells that use every image have none and are left out.
+
 After a change to the runtime's reading (preprocessing, decoding, trust), --reread reads every
 finished cell's test images again with its int8 file; fits and exports are kept, and so are their times.
 """
@@ -65,20 +69,21 @@ def link_folder(folder: Path, paths: list[Path]) -> Path:
     return folder
 
 
-def cells(args) -> list[tuple[str, int, list[Path], list[Path]]]:
-    """(style, labels, training images, test images) for every cell of the table."""
+def cells(args) -> list[tuple[str, int, list[Path], list[Path], list[Path]]]:
+    """(style, labels, training images, the training pool's other images, test images) for every
+    cell of the table."""
     out = []
     for name in args.styles:
-        train, test = images(args.styles_dir / name / "train"), images(args.styles_dir / name / "test")
+        train, test = by_index(images(args.styles_dir / name / "train")), images(args.styles_dir / name / "test")
         for n in args.labels:
-            out.append((name, n, by_index(train)[:n], test))
+            out.append((name, n, train[:n], train[n:], test))
     if args.wilhelmy:
         paths = images(args.wilhelmy)
         order = np.random.default_rng(args.seed).permutation(len(paths))
         test = [paths[i] for i in order[:WILHELMY_TEST]]
         pool = [paths[i] for i in order[WILHELMY_TEST:]]
         for n in args.labels:
-            out.append(("wilhelmy", min(n, len(pool)), pool[:n], test))
+            out.append(("wilhelmy", min(n, len(pool)), pool[:n], pool[n:], test))
     return out
 
 
@@ -120,11 +125,13 @@ def base_id() -> str:
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.exists() else "none"
 
 
-def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path) -> dict:
+def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path,
+               unlabelled: list[Path] | None = None) -> dict:
     work = out / f"{style}-{n}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
     data = link_folder(work / "train", train)
+    extra = ["--unlabelled", str(link_folder(work / "unlabelled", unlabelled))] if unlabelled else []
     runs = work / "run"
     model = work / "model.tflite"
     timing = work / "fit_seconds.json"
@@ -136,7 +143,7 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
     if not model.exists():
         start = time.monotonic()
         try:
-            run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs)], log)
+            run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs), *extra], log)
         finally:  # a killed fit resumes; its time so far still counts
             spent += time.monotonic() - start
             timing.write_text(json.dumps({"seconds": spent}))
@@ -176,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reread", action="store_true",
                         help="read the test images of every finished cell again with the current runtime "
                              "(its fit and export are kept)")
+    parser.add_argument("--unlabelled", action="store_true",
+                        help="self-training: give fit each cell's other training images as --unlabelled "
+                             "(a table of its own; cells with no other images are left out)")
     args = parser.parse_args(argv)
     args.styles = [s for s in args.styles.split(",") if s]
     args.labels = [int(n) for n in args.labels.split(",")]
@@ -188,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.wilhelmy and not args.wilhelmy.is_dir():
         parser.error(f"expected the Wilhelmy folder at --wilhelmy {args.wilhelmy}, found none")
     args.out = args.out / f"base-{base_id()}"  # cells made with another base are not this base's
+    if args.unlabelled:
+        args.out = args.out / "unlabelled"
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = {}
@@ -196,11 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             r = json.loads(line)
             done[(r["style"], r["labels"])] = r
     rows = []
-    for style, n, train, test in cells(args):
+    for style, n, train, rest, test in cells(args):
+        if args.unlabelled and not rest:
+            continue
         again = args.reread and (style, n) in done and done[(style, n)]["accuracy"] is not None
         if (style, n) not in done or again:
             print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
-            row = bench_cell(style, n, train, test, args.out)
+            row = bench_cell(style, n, train, test, args.out, rest if args.unlabelled else None)
             with open(results, "a") as f:  # a cell's last row is its result
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row

@@ -19,7 +19,8 @@ from edge_runtime.errors import CaptchaEdgeError
 from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
-from .defaults import AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, STEP_BUDGET, choose
+from .defaults import (AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW,
+                       STEP_BUDGET, choose)
 from .export import MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
@@ -135,15 +136,25 @@ def main() -> None:
 @click.option("--select", type=click.Choice(SELECT), default=DEFAULTS["select"], show_default=True,
               help="Keep the epoch best on validation, or the last one (no early stopping, learning rate steered by "
                    "training loss): then the validation score is an unbiased estimate.")
+@click.option("--unlabelled", "unlabelled_dir", default=None, type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="Images of the same style without labels (their names are ignored): self-training. A teacher fits on "
+                   "the labelled images (OUT/teacher) and reads DIR through the runtime; the reads it trusts at "
+                   "--pseudo-confidence or more (OUT/pseudo-labels.tsv) join the training images of a second fit, "
+                   "validated on the labelled images only. About twice the time of a plain fit.")
+@click.option("--pseudo-confidence", type=click.FloatRange(0, 1), default=PSEUDO_MIN_CONFIDENCE, show_default=True,
+              help="With --unlabelled: the calibrated confidence a teacher's read needs to join the training images.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size,
-        resize, color, learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select, overwrite):
+        resize, color, learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select,
+        unlabelled_dir, pseudo_confidence, overwrite):
     """Fit a model on a labelled folder; prints the charset (count per character) and what was
     skipped, then one line per epoch; resumable after a kill (weights and optimizer state)."""
     from trainer import data as D
 
     if (fold is not None and folds is None) or (folds and fold and fold > folds):
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
+    if unlabelled_dir and folds:
+        raise click.UsageError("expected at most one of --unlabelled and --folds, got both")
     size = _input_size(input_size)
     # The labels are checked before TensorFlow is imported: bad data fails at once.
     labels = D.find_labels(data_dir, labels_file)
@@ -158,6 +169,9 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         raise click.BadParameter(f"expected auto, none or a run directory, got {init_from!r}", param_hint="--init-from")
     choice = choose(arch, init_from, len(labelled.labels), width_mult)
     _log(choice.reason)
+    if not unlabelled_dir and not folds and len(labelled.labels) < SELF_TRAIN_HINT_BELOW:
+        _log(f"{len(labelled.labels)} labelled images: if you have unlabelled images of the same style, "
+             "--unlabelled DIR lets the model learn from them too (self-training)")
     arch, init_from = choice.arch, choice.init_from
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
@@ -180,7 +194,13 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         val_fraction=val_fraction, learning_rate=learning_rate, patience=patience,
         augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select,
-        labels=labels, ignore_case=ignore_case)
+        labels=labels, ignore_case=ignore_case, unlabelled=os.path.abspath(unlabelled_dir) if unlabelled_dir else None,
+        pseudo_confidence=pseudo_confidence if unlabelled_dir else None)
+    if unlabelled_dir:
+        from trainer.selftrain import fit_self_trained
+
+        fit_self_trained(config, out, overwrite=overwrite, log=_log, command=_command())
+        return
     fit_all = fit_folds if folds and fold is None else run_fit
     fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
 

@@ -50,6 +50,8 @@ class RunConfig:
     color: str = Color.GRAY.value  # "gray" (1 channel) or "rgb" (3)
     min_length: int | None = None  # label lengths of the training data; None in runs made before they were kept
     max_length: int | None = None
+    unlabelled: str | None = None  # self-training: a folder of unlabelled images (trainer.selftrain)
+    pseudo_confidence: float | None = None  # with unlabelled: the reads it keeps; None: trainer.defaults'
     trainer_version: str = __version__
 
     @property

@@ -110,6 +110,12 @@ class Dataset:
         return Dataset([self.names[i] for i in rows], [self.labels[i] for i in rows], self.pixels[rows], missing)
 
 
+def joined(first: Dataset, second: Dataset) -> Dataset:
+    """Both datasets' images, ``first``'s then ``second``'s."""
+    return Dataset(first.names + second.names, first.labels + second.labels,
+                   np.concatenate([first.pixels, second.pixels]), first.skipped + second.skipped)
+
+
 @dataclass
 class Labelled:
     """A folder's usable images with their labels (nothing read yet), in name order, and what

@@ -37,6 +37,13 @@ PATIENCE_STEPS = 1200
 #: No learning-rate cut in a fit's first steps: the training loss of a new style may sit flat at
 #: the all-blank value for about 500 steps before it falls, and a lower rate would prolong that.
 HOLD_STEPS = 1000
+#: Self-training (--unlabelled): a teacher's read joins the training images when the runtime
+#: trusts it (not rejected) at this calibrated confidence or more. On package, 200 labels, a
+#: teacher's reads of 800 unlabelled images were right 98 % of the time at 0.9 (393 kept) and 91 %
+#: with none left out (696): a wrong label teaches the error it carries.
+PSEUDO_MIN_CONFIDENCE = 0.9
+#: Below this many labelled images, a fit without --unlabelled says that self-training may help.
+SELF_TRAIN_HINT_BELOW = 1000
 #: The learning rate falls to this fraction of its start at least; a fit whose training loss has
 #: stopped improving there has converged and ends.
 MIN_LR_FRACTION = 1 / 16

@@ -7,6 +7,7 @@ command, the cross-validation summary, and the Keras model rebuilt from them (:m
     RUN_DIR/state.json      epoch, best epoch and accuracy, per-epoch history, done
     RUN_DIR/best.weights.h5, last.weights.h5, skipped.json, command.txt
     RUN_DIR/cv.json, RUN_DIR/fold-K/   with --folds K and no --fold: the summary, and one run per fold
+    RUN_DIR/teacher/, pseudo-labels.tsv  with --unlabelled: the run on the labelled images alone, and its trusted reads
 
 Keras is imported only by :meth:`Run.load_keras`."""
 
@@ -32,7 +33,9 @@ PARTS = {"train": "training", "val": "validation"}
 #: Every file of a run, by the Run attribute that holds its path.
 FILES = {"config_file": "config.json", "split_file": "split.json", "state_file": "state.json",
          "best_weights": "best.weights.h5", "last_weights": "last.weights.h5", "skipped_file": "skipped.json",
-         "command_file": "command.txt", "cv_file": "cv.json"}
+         "command_file": "command.txt", "cv_file": "cv.json", "pseudo_file": "pseudo-labels.tsv"}
+#: With --unlabelled: the run fitted on the labelled images alone, which reads the unlabelled ones.
+TEACHER = "teacher"
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,19 @@ class Run:
     skipped_file: Path = field(init=False, repr=False)
     command_file: Path = field(init=False, repr=False)
     cv_file: Path = field(init=False, repr=False)
+    pseudo_file: Path = field(init=False, repr=False)
 
     def __post_init__(self):
         # Frozen: the paths are set once here, from the root.
         object.__setattr__(self, "root", Path(self.root))
         for attribute, name in FILES.items():
             object.__setattr__(self, attribute, self.root / name)
+
+    @property
+    def teacher(self) -> "Run":
+        """With --unlabelled: the run on the labelled images alone, whose trusted reads of the
+        unlabelled images (:attr:`pseudo_file`) join this run's training images."""
+        return Run(self.root / TEACHER)
 
     def fold(self, k: int) -> "Run":
         """The run of fold k (1-based) of a cross-validation run."""
