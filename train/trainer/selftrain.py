@@ -104,4 +104,5 @@ def fit_self_trained(config: RunConfig, out: str | os.PathLike, overwrite: bool 
     else:
         pseudo_label(run, config, log)
     log("self-training, step 3 of 3: the model fits on the labelled images and the teacher's trusted reads")
-    return fit(config, run.root, overwrite=overwrite, log=log, command=command, report=False)
+    return fit(config, run.root, overwrite=overwrite, log=log, command=command, report=False,
+               extra=pseudo_images(run, config))

@@ -171,9 +171,10 @@ def new_split(config: RunConfig, names: list[str]) -> dict:
 
 
 def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None,
-        report: bool = True) -> dict:
+        report: bool = True, extra: D.Dataset | None = None) -> dict:
     """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
-    Before training it logs the labels and what was skipped (``report``)."""
+    Before training it logs the labels and what was skipped (``report``). ``extra``: more training
+    images (self-training's teacher-labelled ones, :mod:`trainer.selftrain`), never validated on."""
     from .models import build
 
     D.check_charset(config.charset)
@@ -183,14 +184,10 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     if len(train.names) == 0 or len(val.names) == 0:
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
-    if config.unlabelled:
-        from .selftrain import pseudo_images
-
-        extra = pseudo_images(run, config)
-        if extra is not None:
-            train = D.joined(train, dataclasses.replace(extra, skipped=[]))
-            log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
-                f"training images")
+    if extra is not None:
+        train = D.joined(train, dataclasses.replace(extra, skipped=[]))
+        log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
+            f"training images")
     config = resolve_length(config, len(train.names), log)
     resuming = run.has_trained
     initialise = config.init_from and not resuming
