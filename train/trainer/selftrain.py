@@ -36,11 +36,11 @@ def trusted(results: Iterable[Result], min_confidence: float) -> list[tuple[str,
             if r.ok and r.prediction.rejected is None and r.prediction.text and r.prediction.confidence >= min_confidence]
 
 
-def unlabelled_images(folder: str | os.PathLike, labelled_dir: str | os.PathLike) -> tuple[list[Path], int]:
-    """The images of ``folder`` that are not images of the labelled folder (a validation image
-    read by the teacher and trained on would make the validation score a training score), and how
-    many were left out for that."""
-    labelled = {p.resolve() for p in D.list_images(labelled_dir)}
+def unlabelled_images(folder: str | os.PathLike, labelled: Iterable[Path]) -> tuple[list[Path], int]:
+    """The images of ``folder`` that are none of the ``labelled`` images (a validation image read
+    by the teacher and trained on would make the validation score a training score), and how many
+    were left out for that."""
+    labelled = {Path(p).resolve() for p in labelled}
     paths = image_paths(folder)
     kept = [p for p in paths if p.resolve() not in labelled]
     return kept, len(paths) - len(kept)
@@ -55,7 +55,7 @@ def pseudo_label(run: Run, config: RunConfig, log=print) -> int:
     model = teacher.root / TEACHER_MODEL
     if not model.exists():
         export(teacher.root, "float32", model, log=log)
-    paths, overlap = unlabelled_images(config.unlabelled, config.data_dir)
+    paths, overlap = unlabelled_images(config.unlabelled, D.label_folder(config.data_dir, config.labels).paths)
     if overlap:
         log(f"{overlap} images of {config.unlabelled} are labelled images too: left out of self-training")
     if not paths:
