@@ -111,9 +111,9 @@ class Dataset:
 
 
 def joined(first: Dataset, second: Dataset) -> Dataset:
-    """Both datasets' images, ``first``'s then ``second``'s."""
+    """Both datasets' images, ``first``'s then ``second``'s; what was skipped is ``first``'s."""
     return Dataset(first.names + second.names, first.labels + second.labels,
-                   np.concatenate([first.pixels, second.pixels]), first.skipped + second.skipped)
+                   np.concatenate([first.pixels, second.pixels]), first.skipped)
 
 
 @dataclass

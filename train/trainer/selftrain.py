@@ -66,8 +66,7 @@ def pseudo_label(run: Run, config: RunConfig, log=print) -> int:
         results.append(recognizer.result(path))
         if i % PROGRESS_EVERY == 0 or i == len(paths):
             log(f"teacher read {i}/{len(paths)} unlabelled images")
-    reads = trusted(results, config.pseudo_confidence)
-    errors = sum(not r.ok for r in results)
+    reads, errors = trusted(results, config.pseudo_confidence), sum(not r.ok for r in results)
     log(f"{len(reads)} of {len(paths)} unlabelled images read at confidence {config.pseudo_confidence} or more join "
         f"the training images" + (f"; {errors} could not be read" if errors else ""))
     tmp = run.pseudo_file.with_suffix(".tmp")
@@ -80,7 +79,7 @@ def pseudo_images(run: Run, config: RunConfig) -> D.Dataset | None:
     """The teacher's trusted reads of the unlabelled images, as training images (None: none)."""
     if not run.pseudo_file.exists():
         raise DataError(f"expected the teacher's reads in {run.pseudo_file}, found none; run the same fit again")
-    if not run.pseudo_file.read_text().strip():
+    if run.pseudo_file.stat().st_size == 0:  # written whole by pseudo_label: empty means no read was kept
         return None
     return D.load_folder(config.unlabelled, config.input_spec, config.charset, config.lengths,
                          labels=run.pseudo_file, ignore_case=config.ignore_case)

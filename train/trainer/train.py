@@ -185,7 +185,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
     if extra is not None:
-        train = D.joined(train, dataclasses.replace(extra, skipped=[]))
+        train = D.joined(train, extra)
         log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
             f"training images")
     config = resolve_length(config, len(train.names), log)
