@@ -60,7 +60,7 @@ def plateau(steps_per_epoch: int, lr: float = 0.01):
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
     model.optimizer.build(model.trainable_variables)
     lines = []
-    cb = _Plateau(None, {}, lines.append, "loss", factor=0.5, patience=3, min_lr=lr * defaults.MIN_LR_FRACTION)
+    cb = _Plateau({}, lines.append, "loss", factor=0.5, patience=3, min_lr=lr * defaults.MIN_LR_FRACTION)
     cb.set_model(model)
     cb.set_params({"steps": steps_per_epoch, "epochs": 1000})
     cb.on_train_begin()

@@ -57,3 +57,38 @@ def test_a_labels_file_folder_fits_and_resumes_with_its_optimizer(train_cli, lab
     assert "resuming" in out and "epoch 3/3" in out and "fresh optimizer" not in out
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
     assert _iterations(run.last_weights) == 3 * steps  # the optimizer went on counting; a fresh one would be at 4
+
+
+class Killed(Exception):
+    """Stands for a kill: raised once an epoch is recorded, before the fit's loop may save it."""
+
+
+@pytest.mark.parametrize("every", [0.0, 1e9])
+def test_a_killed_fit_resumes_from_its_last_checkpoint(train_cli, synth_data, tiny, tmp_path, monkeypatch, every):
+    """The weights and state are saved together when CHECKPOINT_SECONDS have passed (every epoch
+    at 0 s) and after the last epoch; a fit killed in its third epoch goes on from the last save."""
+    import trainer.train as T
+
+    record = T._Tracker.on_epoch_end
+
+    def killed_in_epoch_3(self, epoch, logs=None):
+        record(self, epoch, logs)
+        if epoch == 2:
+            raise Killed()
+
+    monkeypatch.setattr(T, "CHECKPOINT_SECONDS", every)
+    monkeypatch.setattr(T._Tracker, "on_epoch_end", killed_in_epoch_3)
+    run = Run(tmp_path / "run")
+    args = ["fit", "--data", synth_data, "--arch", "convctc-fast", "--out", run.root, "--epochs", 5, *tiny]
+    assert isinstance(train_cli(*args, code=1).exception, Killed)
+    steps = 4
+    if every == 0.0:
+        assert run.state["epoch"] == 2 and _iterations(run.last_weights) == 2 * steps
+    else:
+        assert not run.has_trained  # nothing was due: the first save would have come after epoch 5
+
+    monkeypatch.setattr(T._Tracker, "on_epoch_end", record)
+    out = train_cli(*args).stdout
+    assert ("resuming" in out and "epoch 3/5" in out and "epoch 2/5" not in out) if every == 0.0 else "epoch 1/5" in out
+    assert run.state["epoch"] == 5 and run.state["done"] and len(run.state["history"]) == 5
+    assert _iterations(run.last_weights) == 5 * steps

@@ -5,7 +5,7 @@ command, the cross-validation summary, and the Keras model rebuilt from them (:m
     RUN_DIR/config.json     RunConfig (its field names are the keys)
     RUN_DIR/split.json      data_dir, seed, val_fraction, folds, fold, train and val file names
     RUN_DIR/state.json      epoch, best epoch and accuracy, per-epoch history, done
-    RUN_DIR/best.weights.h5, last.weights.h5, skipped.json, command.txt
+    RUN_DIR/last.weights.h5, best.weights.h5 (--select best), skipped.json, command.txt
     RUN_DIR/cv.json, RUN_DIR/fold-K/   with --folds K and no --fold: the summary, and one run per fold
     RUN_DIR/teacher/, pseudo-labels.tsv  with --unlabelled: the run on the labelled images alone, and its trusted reads
 

@@ -99,37 +99,22 @@ def _rows(targets, rows: np.ndarray):
     return tuple(t[rows] for t in targets) if isinstance(targets, tuple) else targets[rows]
 
 
-def make_batches(config: RunConfig, pixels: np.ndarray, targets, first_epoch: int = 0):
-    """Seeded batches of (inputs, targets), ``targets`` as :func:`output_targets` gives them: epoch
-    E's order and augmentation depend on (seed, E) only, so a resumed run (``first_epoch``, the
-    epochs already done) sees what an uninterrupted one would."""
+def epoch_batches(config: RunConfig, pixels: np.ndarray, targets, epoch: int):
+    """Epoch ``epoch``'s (0-based) seeded batches of (inputs, targets), ``targets`` as
+    :func:`output_targets` gives them. Its order and augmentation depend on (seed, epoch) only, so a
+    resumed run sees what an uninterrupted one would."""
     from .augment import augment
 
-    spec = config.input_spec
-
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.epoch = first_epoch
-            self.order = np.arange(len(pixels))
-            self.on_epoch_end()
-
-        def __len__(self):
-            return defaults.steps_per_epoch(len(pixels), config.batch_size, config.max_steps)
-
-        def __getitem__(self, i):
-            rows = self.order[i * config.batch_size : (i + 1) * config.batch_size]
-            batch = pixels[rows]
-            if config.augment:
-                rng = np.random.default_rng((config.seed, self.epoch, i))
-                batch = np.stack([augment(p, rng, config.strokes) for p in batch])
-            return to_inputs(batch, spec), _rows(targets, rows)
-
-        def on_epoch_end(self):
-            self.order = np.random.default_rng((config.seed, self.epoch)).permutation(len(pixels))
-            self.epoch += 1
-
-    return Batches()
+    steps = defaults.steps_per_epoch(len(pixels), config.batch_size, config.max_steps)
+    order = np.random.default_rng((config.seed, epoch)).permutation(len(pixels))
+    for i in range(steps):
+        rows = order[i * config.batch_size : (i + 1) * config.batch_size]
+        batch = pixels[rows]
+        if config.augment:
+            # epoch + 1: the streams of earlier trainers, whose batches counted epochs from 1.
+            rng = np.random.default_rng((config.seed, epoch + 1, i))
+            batch = np.stack([augment(p, rng, config.strokes) for p in batch])
+        yield to_inputs(batch, config.input_spec), _rows(targets, rows)
 
 
 def split_for_run(config: RunConfig, run: Run, log=print, report: bool = True) -> tuple[D.Dataset, D.Dataset]:
@@ -252,17 +237,50 @@ def load_checkpoint(model, weights: Path, log=print) -> None:
 
 
 def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log) -> None:
+    """The epochs left, step by step with ``train_on_batch``: Keras' ``fit`` fed by a Python
+    dataset (tf.data's from_generator) took twice as long a step on 2 cores. The callbacks are
+    driven as ``fit`` drives them."""
     outputs = len(model.outputs)
-    batches = make_batches(config, train.pixels, output_targets(train.labels, config, outputs), first_epoch=state["epoch"])
+    targets = output_targets(train.labels, config, outputs)
     val_x = to_inputs(val.pixels, config.input_spec)
     val_y = output_targets(val.labels, config, outputs)
-    tracker = _Tracker(config, run, state, val_x, val.labels, log)
-    model.fit(batches, epochs=config.epochs, initial_epoch=state["epoch"], verbose=0,
-              callbacks=[tracker, _lr_schedule(config, run, state, log)],
-              validation_data=(val_x, val_y), validation_batch_size=PREDICT_BATCH)
+    steps = defaults.steps_per_epoch(len(train.pixels), config.batch_size, config.max_steps)
+    callbacks = keras.callbacks.CallbackList(
+        [_Tracker(config, run, state, val_x, val.labels, log), _lr_schedule(config, state, log)],
+        model=model, epochs=config.epochs, steps=steps, verbose=0)
+    model.stop_training = False
+    callbacks.on_train_begin()
+    saved = time.monotonic()
+    for epoch in range(state["epoch"], config.epochs):
+        callbacks.on_epoch_begin(epoch)
+        logs = {"loss": _train_epoch(model, epoch_batches(config, train.pixels, targets, epoch), callbacks)}
+        logs["val_loss"] = model.evaluate(val_x, val_y, batch_size=PREDICT_BATCH, verbose=0, return_dict=True)["loss"]
+        callbacks.on_epoch_end(epoch, logs)
+        last = model.stop_training or epoch + 1 == config.epochs
+        # A checkpoint every epoch cost a small folder's fit (hundreds of 1 s epochs) minutes; a
+        # killed fit now repeats at most CHECKPOINT_SECONDS of epochs, on the same batches.
+        new_best = state["best_epoch"] == epoch + 1 and config.select != "last"
+        if last or new_best or time.monotonic() - saved >= CHECKPOINT_SECONDS:
+            _save_weights(model, run.last_weights)
+            run.write_state(state)
+            saved = time.monotonic()
+        if last:
+            break
+    callbacks.on_train_end()
     state["done"] = True
     run.write_state(state)
     log(f"{run.kept_summary(state)}; {state['train_seconds']:.0f} s of training; weights in {run.kept_weights}")
+
+
+def _train_epoch(model, batches, callbacks) -> float:
+    """One epoch's optimizer steps; returns its loss as ``fit`` reports it (the mean over images)."""
+    total = images = 0.0
+    for step, (x, y) in enumerate(batches):
+        callbacks.on_train_batch_begin(step)
+        loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        total, images = total + loss * len(x), images + len(x)
+        callbacks.on_train_batch_end(step, {"loss": total / images})
+    return total / images
 
 
 def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print,
@@ -284,10 +302,10 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     return summary
 
 
-def _lr_schedule(config: RunConfig, run: Run | None = None, state: dict | None = None, log=print):
+def _lr_schedule(config: RunConfig, state: dict | None = None, log=print):
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == "last" else "val_loss"
-    return _Plateau(run, state, log, monitor, factor=0.5, patience=max(3, config.patience // 3),
+    return _Plateau(state, log, monitor, factor=0.5, patience=max(3, config.patience // 3),
                     min_lr=config.learning_rate * defaults.MIN_LR_FRACTION)
 
 
@@ -297,9 +315,9 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
     rate for the first HOLD_STEPS steps (a new style's loss may sit flat before it falls), and
     ends the fit once the monitored loss has stopped improving at the lowest rate: converged."""
 
-    def __init__(self, run: Run | None, state: dict | None, log, *args, **kwargs):
+    def __init__(self, state: dict | None, log, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.run, self.state, self.log = run, state, log
+        self.state, self.log = state, log
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -325,10 +343,9 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
                 self.model.stop_training = True
                 if self.state is not None:
                     self.state["stopped_early"] = True
-        if self.run is not None and self.state is not None:
+        if self.state is not None:
             best = None if self.best is None or not np.isfinite(self.best) else float(self.best)
             self.state["plateau"] = {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
-            self.run.write_state(self.state)
 
 
 def check_no_leak(config: RunConfig, val_names: list[str]) -> None:
@@ -421,11 +438,15 @@ def _save_weights(model, path: Path) -> None:
 
 #: Within an epoch, a progress line at most this often.
 PROGRESS_SECONDS = 30.0
+#: The last weights and the state are saved at least this often (and at the end, and with each
+#: new best weights); an epoch's progress line comes every epoch.
+CHECKPOINT_SECONDS = 30.0
 
 
 class _Tracker(keras.callbacks.Callback):
-    """Per-epoch progress line, validation accuracy by the runtime's decoders, best/last
-    checkpoints and state written atomically, early stopping."""
+    """Per-epoch progress line, validation accuracy by the runtime's decoders, the best weights
+    (--select best), the state's record of the epoch, early stopping. The fit's loop saves the
+    state and last weights."""
 
     def __init__(self, config: RunConfig, run: Run, state: dict, val_x, val_labels, log):
         super().__init__()
@@ -461,19 +482,17 @@ class _Tracker(keras.callbacks.Callback):
             improved = acc > s["best_val_accuracy"] or (
                 acc == s["best_val_accuracy"] and s["best_val_loss"] is not None and val_loss < s["best_val_loss"])
         if improved:
-            _save_weights(self.model, self.run.best_weights)
+            if self.config.select != "last":  # with --select last the kept weights are the last ones
+                _save_weights(self.model, self.run.best_weights)
             s.update(best_epoch=epoch + 1, best_val_accuracy=acc, best_val_loss=val_loss)
-        _save_weights(self.model, self.run.last_weights)
         lr = float(self.model.optimizer.learning_rate.numpy())
         s["history"].append({"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": val_loss,
                              "val_accuracy": acc, "lr": lr, "seconds": seconds})
         s["epoch"] = epoch + 1
         s["train_seconds"] = s.get("train_seconds", 0.0) + seconds
-        self.run.write_state(s)
         self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {logs.get('loss', np.nan):.4f}  val_loss {val_loss:.4f}  "
                  f"val_acc {acc:.4f}  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}  lr {lr:.2g}  {seconds:.1f}s")
         if self.config.select != "last" and epoch + 1 - s["best_epoch"] >= self.config.patience:
             self.log(f"early stop: no improvement for {self.config.patience} epochs")
             s["stopped_early"] = True
-            self.run.write_state(s)
             self.model.stop_training = True
