@@ -53,6 +53,8 @@ def test_training_length_is_a_step_budget_not_an_epoch_count(synth_data):
     assert defaults.STEP_BUDGET <= steps(small, 170) < defaults.STEP_BUDGET + 11
     assert defaults.STEP_BUDGET <= steps(large, 1700) < defaults.STEP_BUDGET + 107
     assert resolve_length(dataclasses.replace(config, epochs=7, patience=2), 170).epochs == 7
+    half = resolve_length(config, 170, log=lambda m: None, budget=defaults.STEP_BUDGET // 2)  # a self-trained student
+    assert defaults.STEP_BUDGET // 2 <= steps(half, 170) < defaults.STEP_BUDGET // 2 + 11
 
 
 def plateau(steps_per_epoch: int, lr: float = 0.01):

@@ -57,6 +57,8 @@ def test_fit_unlabelled_trains_on_the_teachers_trusted_reads_and_resumes(train_c
     assert "fine-tuned from the pre-trained base" in out
     assert run.teacher.config.unlabelled is None and run.config.unlabelled == str(unlabelled)
     assert run.config.pseudo_confidence == 0 and run.teacher.split == run.split  # the same validation images
+    assert run.config.init_from == str(run.teacher.root)  # the student starts from its teacher
+    assert re.search(rf"initialised \d+ layers from {re.escape(str(run.teacher.root))}: ", out)
 
     # The file holds what the teacher's exported file reads, not what the names say.
     rows = [line.split("\t") for line in run.pseudo_file.read_text().splitlines()]

@@ -20,7 +20,7 @@ from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .defaults import (AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW,
-                       STEP_BUDGET, choose)
+                       STEP_BUDGET, STUDENT_STEP_FRACTION, choose)
 from .export import MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
@@ -140,7 +140,8 @@ def main() -> None:
               help="Images of the same style without labels (their names are ignored): self-training. A teacher fits on "
                    "the labelled images (OUT/teacher) and reads DIR through the runtime; the reads it trusts at "
                    "--pseudo-confidence or more (OUT/pseudo-labels.tsv) join the training images of a second fit, "
-                   "validated on the labelled images only. About twice the time of a plain fit.")
+                   f"which starts from the teacher's weights, trains for {STUDENT_STEP_FRACTION:g} of the step budget "
+                   "and validates on the labelled images only. About one and a half times a plain fit.")
 @click.option("--pseudo-confidence", type=click.FloatRange(0, 1), default=PSEUDO_MIN_CONFIDENCE, show_default=True,
               help="With --unlabelled: the calibrated confidence a teacher's read needs to join the training images.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")

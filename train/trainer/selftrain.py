@@ -4,8 +4,9 @@
 2. It is exported as float32 and reads the unlabelled images through the runtime, exactly as a
    device would: calibrated confidence and every trust rule (trust.py). A read joins the training
    images when the runtime trusts it at ``pseudo_confidence`` or more (``RUN/pseudo-labels.tsv``).
-3. The run itself fits on the labelled training images and those reads, from the same start as
-   the teacher; it validates on the same labelled images only, so its score stays honest.
+3. The run itself fits on the labelled training images and those reads, from the teacher's
+   weights, for a fraction of the step budget (``defaults.STUDENT_STEP_FRACTION``); it validates
+   on the same labelled images only, so its score stays honest.
 
 Every step is kept on disk, so a killed fit resumes where it stopped.
 """
@@ -20,6 +21,7 @@ from typing import Iterable
 from edge_runtime.recognizer import Recognizer, Result, image_paths
 
 from . import data as D
+from . import defaults
 from .config import RunConfig
 from .errors import DataError
 from .runs import Run
@@ -102,6 +104,9 @@ def fit_self_trained(config: RunConfig, out: str | os.PathLike, overwrite: bool 
         log(f"kept from before: {run.pseudo_file}")
     else:
         pseudo_label(run, config, log)
-    log("self-training, step 3 of 3: the model fits on the labelled images and the teacher's trusted reads")
-    return fit(config, run.root, overwrite=overwrite, log=log, command=command, report=False,
-               extra=pseudo_images(run, config))
+    budget = round(defaults.STUDENT_STEP_FRACTION * defaults.STEP_BUDGET)
+    log(f"self-training, step 3 of 3: the model fits on the labelled images and the teacher's trusted reads, "
+        f"from the teacher's weights, for {budget} optimizer steps unless --epochs says otherwise")
+    student = dataclasses.replace(config, init_from=os.path.abspath(run.teacher.root))
+    return fit(student, run.root, overwrite=overwrite, log=log, command=command, report=False,
+               extra=pseudo_images(run, config), budget=budget)

@@ -156,10 +156,11 @@ def new_split(config: RunConfig, names: list[str]) -> dict:
 
 
 def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None,
-        report: bool = True, extra: D.Dataset | None = None) -> dict:
+        report: bool = True, extra: D.Dataset | None = None, budget: int = defaults.STEP_BUDGET) -> dict:
     """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
     Before training it logs the labels and what was skipped (``report``). ``extra``: more training
-    images (self-training's teacher-labelled ones, :mod:`trainer.selftrain`), never validated on."""
+    images (self-training's teacher-labelled ones, :mod:`trainer.selftrain`), never validated on.
+    ``budget``: the optimizer steps that set the length when --epochs is not given."""
     from .models import build
 
     D.check_charset(config.charset)
@@ -173,7 +174,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         train = D.joined(train, extra)
         log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
             f"training images")
-    config = resolve_length(config, len(train.names), log)
+    config = resolve_length(config, len(train.names), log, budget)
     resuming = run.has_trained
     initialise = config.init_from and not resuming
     if initialise:
@@ -205,15 +206,15 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     return state
 
 
-def resolve_length(config: RunConfig, train_images: int, log=print) -> RunConfig:
+def resolve_length(config: RunConfig, train_images: int, log=print, budget: int = defaults.STEP_BUDGET) -> RunConfig:
     """The config with --epochs and --patience filled in when they were left to fit (None): from
     optimizer steps (trainer.defaults), so a small folder trains as long as a large one."""
     if config.epochs is not None and config.patience is not None:
         return config
     steps = defaults.steps_per_epoch(train_images, config.batch_size, config.max_steps)
-    epochs = config.epochs or defaults.epochs_for(steps)
+    epochs = config.epochs or defaults.epochs_for(steps, budget)
     patience = config.patience or defaults.patience_for(steps)
-    log(f"training length: at most {epochs} epochs of {steps} steps (about {defaults.STEP_BUDGET} optimizer steps)"
+    log(f"training length: at most {epochs} epochs of {steps} steps (about {budget} optimizer steps)"
         f"{', ' if config.epochs is None else ' (--epochs), '}ending sooner once the training loss stops improving at "
         f"1/{round(1 / defaults.MIN_LR_FRACTION)} of the starting learning rate; patience {patience} epochs")
     return dataclasses.replace(config, epochs=epochs, patience=patience)
