@@ -94,7 +94,7 @@ def output_targets(labels: list[str], config: RunConfig, outputs: int = 1):
     return own, *(encode_labels(labels, config, pad=CTC_PAD) for _ in range(outputs - 1))
 
 
-def _rows(targets, rows: np.ndarray):
+def _rows(targets, rows: np.ndarray | slice):
     """The targets of some images: rows of one array, or of each output's array."""
     return tuple(t[rows] for t in targets) if isinstance(targets, tuple) else targets[rows]
 
@@ -274,15 +274,19 @@ def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Datase
     log(f"{run.kept_summary(state)}; {state['train_seconds']:.0f} s of training; weights in {run.kept_weights}")
 
 
-def _validate(model, contract, val_x, val_y, val_labels: list[str]) -> tuple[float, float]:
-    """The validation loss (as ``evaluate`` gives it) and full-string accuracy (by the runtime's
-    decoders) from one pass over the images: ``evaluate`` and ``predict`` each made one, a fifth
-    of a small folder's epoch."""
-    outputs = model.predict(val_x, batch_size=PREDICT_BATCH, verbose=0)
-    loss = float(model.compute_loss(y=val_y, y_pred=outputs, training=False))
-    probs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # the primary output
-    texts = decode_batch(probs, contract)
-    return loss, float(np.mean([t == l for t, l in zip(texts, val_labels)]))
+def _validate(model, contract, val_x, val_y, val_labels: list[str], batch: int = PREDICT_BATCH) -> tuple[float, float]:
+    """The validation loss (``evaluate``'s: the mean over images) and full-string accuracy (by the
+    runtime's decoders). Batch by batch through the compiled test and predict steps: ``evaluate``
+    and ``predict`` set up a dataset each call, which on a small folder took a third of an epoch."""
+    total, probs = 0.0, []
+    for start in range(0, len(val_x), batch):
+        rows = slice(start, start + batch)
+        x = val_x[rows]
+        total += float(model.test_on_batch(x, _rows(val_y, rows), return_dict=True)["loss"]) * len(x)
+        outputs = model.predict_on_batch(x)
+        probs.append(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)  # the primary output
+    texts = decode_batch(np.concatenate(probs), contract)
+    return total / len(val_x), float(np.mean([t == label for t, label in zip(texts, val_labels)]))
 
 
 def _train_epoch(model, batches, callbacks) -> float:
