@@ -483,11 +483,10 @@ class _Tracker(keras.callbacks.Callback):
             self.log(f"  epoch {self.state['epoch'] + 1}: step {batch + 1}/{steps}  loss {loss:.4f}  {now - self.t0:.0f}s")
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        acc = float(logs["val_accuracy"])
+        # The fit's loop gives every epoch its loss, validation loss and validation accuracy.
+        loss, val_loss, acc = (float(logs[k]) for k in ("loss", "val_loss", "val_accuracy"))
         seconds = time.monotonic() - self.t0
         s = self.state
-        val_loss = float(logs.get("val_loss", np.nan))
         if self.config.select == "last":
             # Validation only reports: the kept model is the last one, so its score is not a selected maximum.
             improved = True
@@ -499,11 +498,11 @@ class _Tracker(keras.callbacks.Callback):
                 _save_weights(self.model, self.run.best_weights)
             s.update(best_epoch=epoch + 1, best_val_accuracy=acc, best_val_loss=val_loss)
         lr = float(self.model.optimizer.learning_rate.numpy())
-        s["history"].append({"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": val_loss,
+        s["history"].append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss,
                              "val_accuracy": acc, "lr": lr, "seconds": seconds})
         s["epoch"] = epoch + 1
         s["train_seconds"] = s.get("train_seconds", 0.0) + seconds
-        self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {logs.get('loss', np.nan):.4f}  val_loss {val_loss:.4f}  "
+        self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
                  f"val_acc {acc:.4f}  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}  lr {lr:.2g}  {seconds:.1f}s")
         if self.config.select != "last" and epoch + 1 - s["best_epoch"] >= self.config.patience:
             self.log(f"early stop: no improvement for {self.config.patience} epochs")
