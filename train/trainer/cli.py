@@ -21,7 +21,7 @@ from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
 from .defaults import (AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW,
                        STEP_BUDGET, STUDENT_STEP_FRACTION, choose)
-from .export import MAX_INT8_ACCURACY_DROP
+from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
 
@@ -248,7 +248,9 @@ def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliabi
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(0, 1), default=MAX_INT8_ACCURACY_DROP, show_default=True,
               help="Fail an int8 export whose validation accuracy is more than this below the Keras model's, unless "
-                   "it loses only one image. Images both read wrongly, in different ways, cost nothing.")
+                   "it loses only one image, or chance explains the loss: near-ties read differently at random lose "
+                   f"that many images with a chance of {INT8_LOSS_CHANCE:g} or more (a sign test over the images "
+                   "only one of the two reads right). Images both read wrongly, in different ways, cost nothing.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a shipped model (a .tflite file in converted/) at --out; without it, that is refused.")
 def export(run_dir, quantize, out, max_accuracy_drop, overwrite):

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+import math
 import os
 import shlex
 import sys
@@ -39,6 +40,12 @@ MAX_INT8_ACCURACY_DROP = 0.02
 #: Images lost always allowed, whatever the share: in the 30 validation images of a 200-label
 #: folder, one near-tie read differently is 3 %, and no evidence of a broken model.
 ALLOWED_IMAGES_LOST = 1
+#: A loss beyond the share fails the export only if near-ties read differently at random would
+#: give it less often than this: under that chance, each image only one of the two reads right is
+#: equally likely to be Keras's or int8's (an exact one-sided sign test). Why: a 200-label fit
+#: whose int8 file read 3 of its 30 validation images fewer than Keras (and none more) read 256 of
+#: 300 unseen images against float32's 254; a broken quantization loses images one way only.
+INT8_LOSS_CHANCE = 0.05
 #: Float32 files must match Keras probabilities within this absolute tolerance.
 FLOAT32_TOLERANCE = 1e-3
 REPRESENTATIVE_SAMPLES = 200
@@ -173,11 +180,15 @@ def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels
         tfl_probs.append(rec.probabilities(p))
     keras_texts = decode_batch(keras_probs, contract)
     tfl_probs = np.stack(tfl_probs)
+    keras_right = [t == label for t, label in zip(keras_texts, labels)]
+    file_right = [t == label for t, label in zip(tfl_texts, labels)]
     return {
         "images": len(labels),
         "accuracy": _share(tfl_texts, labels),
         "keras_accuracy": _share(keras_texts, labels),
         "agreement_with_keras": _share(tfl_texts, keras_texts),
+        "images_lost": sum(k and not f for k, f in zip(keras_right, file_right)),
+        "images_gained": sum(f and not k for k, f in zip(keras_right, file_right)),
         "max_abs_prob_diff": float(np.abs(tfl_probs - keras_probs).max()),
         "invoke_ms_p50": float(np.median(invoke_ms)),
         "interpreter": f"{rec.interpreter.distribution} {rec.interpreter.version}",
@@ -260,6 +271,8 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
             f"max |dp| {report['max_abs_prob_diff']:.2g}, invoke p50 {report['invoke_ms_p50']:.3f} ms; "
             f"confidence temperature {report['temperature']:.3g} (validation ECE {report['val_ece']:.3f} -> "
             f"{report['val_ece_calibrated']:.3f})")
+        if report.get("accepted_loss"):
+            log(report["accepted_loss"])
         reports[mode] = report
     return reports
 
@@ -272,16 +285,33 @@ def _train_sample(run: Run, log) -> D.Dataset:
     return run.images("train", names=names, log=log)
 
 
-def _accuracy_lost(report: dict, max_drop: float) -> list[str]:
+def loss_chance(lost: int, gained: int) -> float:
+    """How often near-ties read differently at random lose at least ``lost`` images of the
+    ``lost + gained`` that only one of the two models reads right (each is a fair coin)."""
+    n = lost + gained
+    return sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n
+
+
+def _accuracy_lost(report: dict, max_drop: float) -> tuple[list[str], str | None]:
     """The int8 rule: the file may read at most ``max_drop`` of the validation images (or one
-    image) correctly fewer than Keras."""
+    image) correctly fewer than Keras, or more when chance explains the loss
+    (:data:`INT8_LOSS_CHANCE`). Returns the problems and, for a loss beyond the share that chance
+    explains, a note saying so."""
     drop = report["keras_accuracy"] - report["accuracy"]
     lost = round(drop * report["images"])
     if drop <= max_drop or lost <= ALLOWED_IMAGES_LOST:
-        return []
+        return [], None
+    only_keras, only_file = report["images_lost"], report["images_gained"]
+    chance = loss_chance(only_keras, only_file)
+    why = (f"{lost} fewer: {only_keras} read right by Keras alone, {only_file} by int8 alone, which near-ties read "
+           f"differently at random give with chance {chance:.2g}")
+    if chance >= INT8_LOSS_CHANCE:
+        return [], (f"int8 reads {lost} of the {report['images']} validation images correctly fewer than Keras, more "
+                    f"than --max-accuracy-drop {max_drop:g} ({why}, not below {INT8_LOSS_CHANCE:g}): accepted")
     return [f"expected the int8 model to read at most --max-accuracy-drop {max_drop:g} of the {report['images']} "
             f"validation images (or {ALLOWED_IMAGES_LOST}) correctly fewer than Keras, measured {report['accuracy']:.4f} "
-            f"against Keras {report['keras_accuracy']:.4f} ({lost} fewer); pass a higher --max-accuracy-drop to accept it"]
+            f"against Keras {report['keras_accuracy']:.4f} ({why}, below {INT8_LOSS_CHANCE:g}); pass a higher "
+            f"--max-accuracy-drop to accept it"], None
 
 
 def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.ndarray, val: D.Dataset,
@@ -295,7 +325,7 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
     report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
     problems = []
     if mode == Quantization.INT8:
-        problems += _accuracy_lost(report, max_accuracy_drop)
+        problems, report["accepted_loss"] = _accuracy_lost(report, max_accuracy_drop)
     if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
         problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
     if problems:
