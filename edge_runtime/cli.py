@@ -2,8 +2,9 @@
 
 Flag defaults come from the option dataclasses in :mod:`edge_runtime.options`; output,
 error policy and signal handling from :mod:`edge_runtime.service`.
-Exit codes: 0 every input was read, 1 some inputs failed (the others were still processed),
-2 usage errors (bad flags or settings, a model that cannot be loaded).
+Exit codes: 0 every input was read (and, for predict, trusted), 1 some inputs failed or, for
+predict, a read was rejected (the others were still processed), 2 usage errors (bad flags or
+settings, a model that cannot be loaded).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, r
     from .errors import UsageError
     from .images import parse_roi
     from .pool import ParallelReader
-    from .recognizer import Result, image_paths
+    from .recognizer import Result
     from .service import result_writer
 
     try:
@@ -166,22 +167,32 @@ def predict(paths: tuple[str, ...], model: str, fmt: str, workers: int | None, r
     recognizer = open_recognizer(model, threads, interpreter, min_confidence, region)
     write = result_writer(fmt, errors=lambda line: click.echo(line, err=True))
     reader = ParallelReader(recognizer, workers or cores(), threads, interpreter)
+    inputs = gather(paths, recognizer)
+    # One call for every file of every PATH: the workers share them all, whether they came as one
+    # folder or as many file arguments (a call per argument would read each alone).
+    reads = reader.recognize_many([item for item in inputs if not isinstance(item, Result)])
     failed = 0
+    for item in inputs:
+        result = item if isinstance(item, Result) else next(reads)
+        write(result)
+        failed += not usable(result)
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def gather(paths: tuple[str, ...], recognizer) -> list:
+    """predict's inputs in output order: each a file to read, or a Result already known (the image
+    on standard input, a directory without images). Standard input is read here, before any
+    worker starts, because ``recognizer`` is also one of the workers."""
+    from .recognizer import Result, image_paths
+
+    inputs: list = []
     for arg in paths:
         if arg == STDIN:
-            result = read_stdin(recognizer)
-            write(result)
-            failed += not usable(result)
+            inputs.append(read_stdin(recognizer))
             continue
         files = image_paths(arg)
-        if not files:
-            write(Result(arg, error="expected image files (.png, .jpg, ...) in this directory, found none"))
-            failed += 1
-            continue
-        for result in reader.recognize_many(files):
-            write(result)
-            failed += not usable(result)
-    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+        inputs.extend(files or [Result(arg, error="expected image files (.png, .jpg, ...) in this directory, found none")])
+    return inputs
 
 
 def usable(result) -> bool:
@@ -191,7 +202,9 @@ def usable(result) -> bool:
 
 @main.command()
 @model_option
-@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True,
+              help="text: 'key: value' lines, for people; json: the same report as one JSON object, for scripts "
+                   "(with --list too).")
 @click.option("--list", "list_models", is_flag=True, help="List the shipped models instead.")
 @interpreter_option
 def info(model: str, fmt: str, list_models: bool, interpreter: str | None) -> None:
@@ -295,7 +308,9 @@ def watch(folder, output, model, threads, recursive, move_done, delete_done, ski
 @threads_option
 @click.option("--fps", type=click.FloatRange(0, min_open=True), default=default(CameraOptions, "fps"),
               help="Recognise at most this many frames per second (video files: per second of video). Default: every frame.")
-@click.option("--roi", default=None, metavar="X,Y,W,H", help="Crop each frame to this rectangle first.")
+@click.option("--roi", default=default(CameraOptions, "roi"), metavar="X,Y,W,H",
+              help="Crop each frame to this rectangle first (pixels: top-left corner x,y, width w, height h). "
+                   "Default: whole frames.")
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Append JSON lines here (default: stdout).")
 @click.option("--changes-only", is_flag=True, help="Emit a line only when the text changes.")
 @click.option("--max-frames", type=click.IntRange(1), default=default(CameraOptions, "max_frames"),
@@ -321,7 +336,7 @@ def camera(source, model, threads, fps, roi, output, changes_only, max_frames, r
     from .images import parse_roi
 
     try:
-        region = parse_roi(roi) if roi else None
+        region = parse_roi(roi) if roi is not None else None
         check_source(source)  # a still image: usage error before the model loads
     except UsageError as exc:
         fail_usage(str(exc))

@@ -20,7 +20,8 @@ FORMAT_VERSION = 1
 
 
 class Kind(StrEnum):
-    """How the output is read: greedy CTC over time steps, or one softmax per character position."""
+    """How the output is read: CTC over time steps (the best class per step, kept to the trained
+    label lengths: :func:`edge_runtime.decode.ctc_decode`), or one softmax per character position."""
 
     CTC = "ctc"
     MULTIHEAD = "multihead"

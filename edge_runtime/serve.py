@@ -4,7 +4,8 @@ Routes (the README's "serve: HTTP" section is the user's guide):
 
 * ``POST /ocr``: one image, as a multipart file field ``file``, a base64 field ``image`` (JSON,
   multipart or URL-encoded form; a ``data:image/...;base64,`` prefix is tolerated), or a raw
-  ``image/*`` body. Answers ``{"text", "confidence", "char_confidences", "model", "timings"}``.
+  ``image/*`` body. Answers ``{"text", "confidence", "char_confidences", "model", "timings"}``,
+  plus ``"rejected": "<reason>"`` for a read that cannot be trusted (``service.answer``).
 * ``POST /ocr/batch``: several images (JSON ``{"images": [...]}`` or several form fields); the
   answer lists one result or ``{"error"}`` per image, in order: a bad image fails only itself.
 * ``GET /health`` and ``GET /models``.
@@ -48,6 +49,7 @@ from .options import ServeOptions
 from .pool import RecognizerPool
 from .recognizer import Recognizer, Result
 from .registry import default_model, shipped_models
+from .service import answer, ms
 
 if multipart is None:  # Starlette imports python-multipart lazily; the serve extra installs it
     raise ModuleNotFoundError("python-multipart is not installed", name="python_multipart")
@@ -200,22 +202,6 @@ async def read_uploads(request: Request, options: ServeOptions) -> list[Upload]:
 
 
 # ---------------------------------------------------------------- answering
-
-
-def ms(value: float) -> float:
-    return round(value, 3)
-
-
-def answer(result: Result, model: str) -> dict:
-    """The JSON of one image: the prediction (with its model and timings), or ``{"error"}``."""
-    p = result.prediction
-    if p is None:
-        return {"error": result.error}
-    t = p.timings
-    return {"text": p.text, "confidence": round(p.confidence, 6),
-            "char_confidences": [round(c, 6) for c in p.char_confidences], "rejected": p.rejected, "model": model,
-            "timings": {"read_ms": ms(t.read_ms), "preprocess_ms": ms(t.preprocess_ms), "invoke_ms": ms(t.invoke_ms),
-                        "decode_ms": ms(t.decode_ms), "total_ms": ms(t.total_ms)}}
 
 
 def recognize_all(pool: RecognizerPool, uploads: list[Upload]) -> list[Result]:

@@ -2,8 +2,10 @@
 
 * One error policy: ``Recognizer.result`` turns a bad input into a record with a one-line
   ``error``; it never raises, so the other inputs still go through.
-* One record shape: ``outcome(result)`` is ``{"text", "confidence"}`` or ``{"error"}``, after the
-  input's identity (``path``, or ``frame``) and before any extra fields.
+* One record shape: ``outcome(result)`` is ``{"text", "confidence"}`` (plus ``"rejected"`` for a
+  read that cannot be trusted) or ``{"error"}``, after the input's identity (``path``, or
+  ``frame``) and before any extra fields; serve's ``answer(result, model)`` is that record with
+  the per-character confidences, the model and the timings added.
 * One JSON-lines sink (``JsonlSink``): standard output or a file; each record is one write of
   one whole line, flushed, and fsynced where the file is a ledger.
 * One signal handling (``StopFlag``): SIGTERM and SIGINT let the current input finish, then the
@@ -34,6 +36,25 @@ def outcome(result: Result) -> dict:
     if p.rejected:  # only when there is a reason: a trusted read's record is as before
         record["rejected"] = p.rejected
     return record
+
+
+def ms(value: float) -> float:
+    """Milliseconds as serve shows them: to the microsecond."""
+    return round(value, 3)
+
+
+def answer(result: Result, model: str) -> dict:
+    """serve's JSON for one image: ``outcome(result)``, so ``rejected`` is there exactly when it is
+    in predict's, watch's and camera's records, then the per-character confidences, the model and
+    the stage timings. An image that could not be read is ``{"error"}`` alone."""
+    record = outcome(result)
+    p = result.prediction
+    if p is None:
+        return record
+    t = p.timings
+    return {**record, "char_confidences": [round(c, 6) for c in p.char_confidences], "model": model,
+            "timings": {"read_ms": ms(t.read_ms), "preprocess_ms": ms(t.preprocess_ms), "invoke_ms": ms(t.invoke_ms),
+                        "decode_ms": ms(t.decode_ms), "total_ms": ms(t.total_ms)}}
 
 
 class JsonlSink:

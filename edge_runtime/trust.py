@@ -213,7 +213,12 @@ class Reliability:
         return float((self.count[full] * np.abs(self.accuracy[full] - self.confidence[full])).sum() / total)
 
 
-def reliability(confidences, correct, bins: int = 10) -> Reliability:
+#: Equal-width confidence bins of the reliability table and the expected calibration error: one
+#: statement for export's ECE in the contract, evaluate's report and the trust benchmark.
+RELIABILITY_BINS = 10
+
+
+def reliability(confidences, correct, bins: int = RELIABILITY_BINS) -> Reliability:
     """Per-bin counts, accuracy and mean confidence of reads with these confidences and correctness."""
     conf = np.asarray(confidences, dtype=np.float64).reshape(-1)
     ok = np.asarray(correct, dtype=np.float64).reshape(-1)
@@ -227,7 +232,7 @@ def reliability(confidences, correct, bins: int = 10) -> Reliability:
     return Reliability(count, accuracy, mean_conf)
 
 
-def expected_calibration_error(confidences, correct, bins: int = 10) -> float:
+def expected_calibration_error(confidences, correct, bins: int = RELIABILITY_BINS) -> float:
     """ECE: the count-weighted mean of |accuracy - mean confidence| over ``bins`` equal-width
     confidence bins (a confidence of 1.0 falls in the last bin); NaN for no reads."""
     return reliability(confidences, correct, bins).ece

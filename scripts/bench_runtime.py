@@ -18,6 +18,7 @@ import sys
 import time
 
 from edge_runtime.recognizer import Recognizer, image_paths
+from _paths import default_data
 
 
 def pct(values, q):
@@ -28,7 +29,7 @@ def pct(values, q):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default")
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--cold-runs", type=int, default=9)

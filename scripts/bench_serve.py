@@ -30,8 +30,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from _paths import ROOT, default_data
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -177,7 +177,7 @@ def board_line(workers: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("CAPTCHA_DATA", ROOT.parent / "shared/data/wilhelmy")))
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients, comma-separated")
     parser.add_argument("--workers", default=None, help="server --workers values, comma-separated (default: the cores)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per concurrency level, at most")

@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _paths import ROOT, default_data
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def board_line() -> str:
@@ -174,7 +174,7 @@ def cold_start(one: Path, runs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("CAPTCHA_DATA", ROOT.parent / "shared/data/wilhelmy")))
+    ap.add_argument("--data", type=Path, default=default_data())
     ap.add_argument("--count", type=int, default=1035, help="images per predict run (the folder repeated)")
     ap.add_argument("--runs", type=int, default=5, help="subprocess runs per figure")
     args = ap.parse_args()

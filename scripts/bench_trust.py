@@ -36,14 +36,14 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _paths import ROOT, default_data
+
 sys.path.insert(0, str(ROOT))
 
 from edge_runtime import images, trust  # noqa: E402
@@ -164,7 +164,7 @@ def collect(rec: Recognizer, junk: Path, heldout: list[Path], seed: int, captcha
 
 # ---- measures ----------------------------------------------------------------------------------
 
-def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+def ece(conf: np.ndarray, correct: np.ndarray, bins: int = trust.RELIABILITY_BINS) -> float:
     return trust.expected_calibration_error(conf, correct, bins)
 
 
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="model name or file (repeatable; default: every shipped model)")
     ap.add_argument("--junk", default=str(ROOT / "data" / "junk"), help="the corpus of scripts/make_junk.py")
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", str(ROOT.parent / "shared" / "data" / "wilhelmy")))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--synth-data", default=str(ROOT / "data" / "synth36-test"))
     ap.add_argument("--rules", action="store_true", help="also measure the candidate rejection rules")
     ap.add_argument("--show-unflagged", action="store_true", help="list the junk that trust.assess lets through")

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _paths import default_data
 
 
 def count(path: Path) -> int:
@@ -47,7 +48,7 @@ def wait_count(path: Path, n: int, timeout: float = 300) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--singles", type=int, default=20)
     ap.add_argument("--burst", type=int, default=1000)
     args = ap.parse_args()

@@ -13,6 +13,8 @@ from pathlib import Path
 from edge_runtime.bench import BenchOptions, run
 from edge_runtime.registry import default_model, shipped_dir, shipped_models
 
+from _paths import default_data
+
 HEADER = """# Shipped models
 
 Models we trained with `captcha-train` and exported with the contract embedded: all but one on
@@ -61,7 +63,7 @@ def trained_on(report: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--runs", type=int, default=500)
     args = ap.parse_args()
     models = shipped_models()

@@ -25,6 +25,7 @@ from edge_runtime.errors import CaptchaEdgeError
 from edge_runtime.flatbuf import has_per_channel_fully_connected
 from edge_runtime.preprocess import prepare
 from edge_runtime.registry import shipped_models
+from _paths import default_data
 
 SPEC = InputSpec(50, 200)
 
@@ -54,7 +55,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", default=None, help="Folder to save findings' inputs in.")
     args = ap.parse_args()

@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import random
 import string
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _paths import default_data
 
 try:
     from PIL import Image, ImageDraw, ImageFont
@@ -427,13 +427,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--captchas", default=None,
                     help="folder of real labelled CAPTCHAs (file stem = label) for the 'lost' category "
-                         "(default: $CAPTCHA_DATA or ../shared/data/wilhelmy if it exists)")
+                         "(default: $CAPTCHA_DATA, else ../shared/data/wilhelmy beside the checkout, if it exists)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every category's count (e.g. 0.1 for a quick corpus)")
     ap.add_argument("--no-fonts", action="store_true", help="use OpenCV's Hershey fonts even if PIL is installed")
     args = ap.parse_args(argv)
 
     FONTS = [] if args.no_fonts else find_fonts()
-    captchas = args.captchas or os.environ.get("CAPTCHA_DATA") or "../shared/data/wilhelmy"
+    captchas = args.captchas or default_data()
     sources = captcha_files(Path(captchas))
     try:
         import captcha  # noqa: F401

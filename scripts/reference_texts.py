@@ -11,14 +11,13 @@ The runtime suite asserts the same texts on every platform and interpreter (ARM6
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from edge_runtime.recognizer import Recognizer
 from edge_runtime.registry import default_model, shipped_models
 from make_fixture_model import MIN_MARGIN, margin
+from _paths import ROOT, default_data
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "runtime" / "reference_texts.json"
 REAL_IMAGES = 40
 #: Float files have no int8 arithmetic, where the interpreters' and CPUs' kernels differ (near-ties,
@@ -28,7 +27,7 @@ FLOAT_IMAGES = 12
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     args = ap.parse_args()
     models = shipped_models()
     real = json.loads(models[default_model()].with_suffix(".json").read_text())["split"]["val_names"]

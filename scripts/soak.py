@@ -7,7 +7,6 @@ call, and reports RSS after warm-up and at the end. Target: growth under 5 MB.
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import cv2
 
 from edge_runtime.errors import CaptchaEdgeError
 from edge_runtime.recognizer import Recognizer
+from _paths import default_data
 
 
 def rss_mb() -> float:
@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     args = ap.parse_args()
     paths = sorted(Path(args.data).glob("*.png"))[:200]
     blobs = [p.read_bytes() for p in paths]

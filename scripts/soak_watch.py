@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench_watch import stage  # this script's folder is on sys.path when it runs
+from _paths import default_data
 
 
 def lines(path: Path) -> int:
@@ -31,7 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--kills", type=int, default=3)
-    ap.add_argument("--data", default=os.environ.get("CAPTCHA_DATA", "../shared/data/wilhelmy"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)

@@ -1,6 +1,6 @@
 """Shared fixtures: the committed examples, the real dataset (by path, never copied), the CLI.
 
-The fast tier (``pytest -m "not e2e"``) needs only what is committed: ``examples/`` and the
+The fast tier (``pytest -m "not e2e"``, which collects ``tests/runtime``) needs only what is committed: ``examples/`` and the
 shipped models. The real dataset (``wilhelmy``) is for e2e tests only; it skips outside CI when
 the data is missing, and fails in CI.
 """

@@ -217,6 +217,9 @@ def test_camera_command_bad_sources_in_process(invoke, video, tmp_path):
     assert roi.exit_code == 1 and "inside the 320x120 frame" in roi.stderr
     usage = invoke("camera", path, "--roi", "1,2,3")
     assert usage.exit_code == 2 and usage.stderr.startswith("captcha-edge: error: expected --roi")
+    empty = invoke("camera", path, "--roi", "")  # refused as predict refuses it, not taken for "whole frames"
+    assert (empty.exit_code, empty.stdout) == (2, "")
+    assert empty.stderr == "captcha-edge: error: expected --roi x,y,w,h as four integers, got ''\n"
     pi = invoke("camera", "picamera2:0", "--model", EXAMPLES_MODEL, "--retries", "0")
     assert pi.exit_code == 1 and "picamera2" in pi.stderr
 

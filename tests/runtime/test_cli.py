@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from edge_runtime import __version__
 from support import EXAMPLES_MODEL, REFERENCE, jsonl
 
 M = ("--model", EXAMPLES_MODEL)
-COMMANDS = ("predict", "info", "watch", "camera", "bench")
+COMMANDS = ("predict", "info", "watch", "camera", "bench", "serve")
 
 
 def test_version(invoke):
@@ -25,8 +26,18 @@ def test_version(invoke):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(invoke, command):
-    out = invoke(command, "--help")
+    out = invoke(command, "--help")  # serve's too, without the serve extra: it is imported only to serve
     assert out.exit_code == 0 and out.stdout.startswith("Usage") and "--model" in out.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_flag_says_what_it_does(command):
+    import click
+
+    from edge_runtime.cli import main
+
+    silent = [p.opts for p in main.commands[command].params if isinstance(p, click.Option) and not p.help]
+    assert silent == [], f"{command}: flags without help text"
 
 
 def test_predict_file_and_directory_jsonl(invoke, examples, tmp_path):
@@ -84,10 +95,14 @@ def test_text_format_errors_go_to_stderr_one_line_each(invoke, examples, tmp_pat
     (tmp_path / "bad\nname.png").write_bytes(b"junk")
     out = invoke("predict", *M, examples[0], tmp_path / "zero.png", tmp_path / "bad\nname.png")
     assert out.exit_code == 1
-    assert out.stdout == f"{examples[0]}\t{examples[0].stem}\t" + out.stdout.split("\t")[2]
-    errors = out.stderr.splitlines()
-    assert len(errors) == 2 and "0-byte" in errors[0] and all(": error: expected" in e for e in errors)
-    assert "bad\\nname.png" in errors[1]  # control characters escaped: still one line
+    (line,) = out.stdout.splitlines()  # the one read, and no error line
+    path, text, confidence = line.split("\t")
+    assert (path, text) == (str(examples[0]), examples[0].stem)
+    assert re.fullmatch(r"[01]\.\d{4}", confidence) and 0.5 < float(confidence) <= 1, confidence
+    # errors on stderr only, one line each: control characters in a name are escaped
+    assert out.stderr.splitlines() == [
+        f"{tmp_path / 'zero.png'}: error: expected an image file, got an empty (0-byte) file",
+        f"{tmp_path}/bad\\nname.png: error: expected PNG/JPEG/BMP/GIF/WebP/TIFF data, got 4 bytes OpenCV cannot decode"]
 
 
 def test_csv_quotes_awkward_paths_and_carries_errors(invoke, examples, tmp_path):

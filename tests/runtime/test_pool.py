@@ -4,6 +4,7 @@ in this process, on the committed examples with synth36-int8."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -69,13 +70,39 @@ def test_reader_makes_no_pool_for_a_few_images(synth, examples):
     assert reader._pool is not None and reader._pool.size == 4
 
 
-def test_predict_workers_gives_the_sequential_output(invoke, examples, tmp_path):
-    sources = inputs(examples, tmp_path)
-    one = invoke("predict", *M, "--format", "jsonl", "--workers", "1", *sources)
-    three = invoke("predict", *M, "--format", "jsonl", "--workers", "3", *sources)
-    assert one.exit_code == three.exit_code == 1  # two inputs cannot be read; the others are
-    assert three.stdout == one.stdout
-    assert [r["path"] for r in jsonl(one.stdout)] == [str(s) for s in sources]
+def pools_used(monkeypatch) -> list[int]:
+    """The size of every pool that reads during the test (a pool made but never used is not one)."""
+    sizes: list[int] = []
+    real = RecognizerPool.recognize_many
+
+    def spied(self, sources):
+        sizes.append(self.size)
+        return real(self, sources)
+
+    monkeypatch.setattr(RecognizerPool, "recognize_many", spied)
+    return sizes
+
+
+def test_predict_workers_reads_separate_file_arguments_in_one_pool(invoke, examples, tmp_path, monkeypatch):
+    """`predict --workers 3 a.png b.png ...` (a shell glob) used to read each argument alone, never in a pool."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    files = inputs(examples, tmp_path)
+    # standard input and a directory without images keep their places among the files
+    sources = [*files[:5], "-", *files[5:20], empty, *files[20:]]
+    stdin = examples[3].read_bytes()
+    pools = pools_used(monkeypatch)
+    one = invoke("predict", *M, "--format", "jsonl", "--workers", "1", *sources, input=stdin)
+    assert pools == []
+    three = invoke("predict", *M, "--format", "jsonl", "--workers", "3", *sources, input=stdin)
+    assert pools == [3]  # one pool, for every file argument together
+    assert one.exit_code == three.exit_code == 1  # three inputs cannot be read; the others are
+    records = jsonl(three.stdout)
+    assert [r["path"] for r in records] == [str(s) for s in sources]
+    failing = (files[13], empty, files[-1])  # broken.png, the empty directory, missing.png
+    assert [r.get("text") for r in records] == [examples[3].stem if s == "-" else None if s in failing else Path(s).stem
+                                                for s in sources]
+    assert three.stdout == one.stdout and three.stderr == one.stderr == ""
 
 
 def test_predict_workers_rejects_zero(invoke, examples):

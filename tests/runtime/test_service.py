@@ -12,7 +12,7 @@ import pytest
 
 from edge_runtime import options as opts
 from edge_runtime.recognizer import Prediction, Result, Timings
-from edge_runtime.service import JsonlSink, StopFlag, outcome, printable, result_writer
+from edge_runtime.service import JsonlSink, StopFlag, answer, outcome, printable, result_writer
 
 PRED = Prediction("ab12c", 0.98765432, (0.99,) * 5, Timings(0.1, 0.1, 0.1, 0.1))
 GOOD = Result("/in/ab12c.png", prediction=PRED)
@@ -22,6 +22,28 @@ BAD = Result("/in/bad.png", error="expected an image file, got an empty (0-byte)
 def test_outcome_is_text_and_confidence_or_error():
     assert outcome(GOOD) == {"text": "ab12c", "confidence": 0.987654}
     assert outcome(BAD) == {"error": BAD.error}
+
+
+def test_serve_answer_is_the_outcome_plus_details():
+    assert answer(GOOD, "m") == {"text": "ab12c", "confidence": 0.987654, "char_confidences": [0.99] * 5, "model": "m",
+                                 "timings": {"read_ms": 0.1, "preprocess_ms": 0.1, "invoke_ms": 0.1, "decode_ms": 0.1,
+                                             "total_ms": 0.4}}
+    assert answer(BAD, "m") == {"error": BAD.error}
+
+
+def test_serve_answer_has_rejected_exactly_when_predict_does(synth, examples):
+    """serve's /ocr once said "rejected": null for every trusted read, where predict, watch and
+    camera leave the key out: both now come from outcome()."""
+    from edge_runtime.recognizer import Recognizer
+
+    strict = Recognizer(synth.model, min_confidence=0.999)
+    for recognizer, rejected in ((synth, None), (strict, "low-confidence")):
+        result = recognizer.result(examples[0])
+        body, record = answer(result, "synth36-int8"), outcome(result)
+        assert ("rejected" in body, body.get("rejected")) == (rejected is not None, rejected)
+        assert {key: body[key] for key in record} == record
+        assert set(body) - set(record) == {"char_confidences", "model", "timings"}
+        assert body["text"] == examples[0].stem and len(body["char_confidences"]) == len(examples[0].stem)
 
 
 def test_sink_to_a_file_appends_whole_lines_and_fsyncs(tmp_path, monkeypatch):
@@ -102,7 +124,7 @@ def test_printable_paths_are_one_line(path, shown):
 
 
 COMMANDS = {"predict": opts.PredictOptions, "watch": opts.WatchOptions, "camera": opts.CameraOptions,
-            "bench": opts.BenchOptions}
+            "bench": opts.BenchOptions, "serve": opts.ServeOptions}
 ALIASES = {"fmt": "format"}
 
 

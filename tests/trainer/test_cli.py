@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from trainer.archs import ARCHS
-from trainer.config import DEFAULTS, RunConfig
+from trainer.config import SELECT, RunConfig
 from trainer.runs import Run
 
 
@@ -28,10 +28,13 @@ def test_fit_options_take_their_defaults_and_choices_from_one_place():
     from trainer.models import BUILDERS
 
     options = {p.name: p for p in fit.params}
-    for name in ("epochs", "patience", "val_fraction", "learning_rate", "seed", "select", "strokes", "width_mult"):
-        assert options[name].default == DEFAULTS[name] == {f.name: f.default for f in fields(RunConfig)}[name]
+    config_defaults = {f.name: f.default for f in fields(RunConfig)}
+    for name in ("epochs", "patience", "val_fraction", "learning_rate", "seed", "select", "strokes", "width_mult",
+                 "resize", "color"):
+        assert options[name].default == config_defaults[name], name
     # Left to fit: the length comes from optimizer steps (trainer.defaults), the arch and base from the data.
-    assert (DEFAULTS["epochs"], DEFAULTS["patience"], DEFAULTS["select"]) == (None, None, "last")
+    assert (options["epochs"].default, options["patience"].default, options["select"].default) == (None, None, "last")
+    assert tuple(options["select"].type.choices) == SELECT == ("best", "last")
     assert list(options["arch"].type.choices) == ["auto", *ARCHS] and BUILDERS.keys() == ARCHS.keys()
     assert options["arch"].default == options["init_from"].default == "auto"
 
@@ -64,7 +67,8 @@ def test_a_run_without_weights_says_so(train_cli, tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["--input-size", "0x5"], "expected HEIGHTxWIDTH such as 50x200, got '0x5'"),
     (["--input-size", "fifty"], "expected HEIGHTxWIDTH"),
-    (["--fold", "2"], "expected --fold 1..K with --folds K"),
+    (["--fold", "2"], "expected --fold 1..K with --folds K, got --fold 2 without --folds"),
+    (["--folds", "2", "--fold", "3"], "expected --fold 1..K with --folds K, got --folds 2 --fold 3"),
     (["--arch", "resnet"], "'resnet' is not one of"),
 ])
 def test_usage_errors_exit_2(train_cli, synth_data, tmp_path, args, fragment):
@@ -109,6 +113,15 @@ def test_select_last_is_reported_as_the_last_epoch_and_its_weights(last_run, tra
     train_cli("export", last_run.root, "--quantize", "float32", "--out", tmp_path / "m.tflite")
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["run"]["weights"] == "last.weights.h5" and report["run"]["select"] == "last"
+
+
+def test_the_export_report_names_the_trainer_and_the_runtime_version(last_run, train_cli, tmp_path, monkeypatch):
+    # Stand-ins: the two distributions are released apart, but share a version number today.
+    monkeypatch.setattr("trainer._version.__version__", "trainer-9")
+    monkeypatch.setattr("edge_runtime._version.__version__", "runtime-9")
+    train_cli("export", last_run.root, "--quantize", "float32", "--out", tmp_path / "m.tflite")
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert (report["trainer_version"], report["runtime_version"]) == ("trainer-9", "runtime-9")
 
 
 def test_a_run_that_has_trained_keeps_its_init_from_when_resumed(synth_data, charset, tmp_path):

@@ -57,6 +57,24 @@ def test_training_length_is_a_step_budget_not_an_epoch_count(synth_data):
     assert defaults.STEP_BUDGET // 2 <= steps(half, 170) < defaults.STEP_BUDGET // 2 + 11
 
 
+@pytest.mark.parametrize("select, monitored, early", [
+    ("last", "the training loss", ""),
+    ("best", "the validation loss", "; early stop after 110 epochs without a better validation accuracy"),
+])
+def test_the_training_length_line_says_when_the_fit_stops(synth_data, select, monitored, early):
+    from trainer.config import RunConfig
+    from trainer.train import _lr_schedule
+
+    config = RunConfig(arch="convctc-fast", data_dir=str(synth_data), kind="ctc", charset="abc", label_length=None,
+                       height=50, width=200, batch_size=16, select=select)
+    lines = []
+    resolved = resolve_length(config, 170, log=lines.append)  # 11 steps an epoch: patience 110 epochs
+    assert resolved.patience == 110 and _lr_schedule(resolved, log=lines.append).patience == 36
+    assert lines == [f"training length: at most 546 epochs of 11 steps (about 6000 optimizer steps), ending sooner once "
+                     f"{monitored} has not improved for 36 epochs at 1/16 of the starting learning rate; the rate "
+                     f"halves after 36 epochs without improvement (a third of the patience, 110 epochs){early}"]
+
+
 def plateau(steps_per_epoch: int, lr: float = 0.01):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")

@@ -15,17 +15,18 @@ import click
 
 from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, Kind, Quantization
 from edge_runtime.errors import CaptchaEdgeError
+from edge_runtime.options import REPORT_FORMATS
 
 from ._version import __version__
 from .archs import ARCHS
-from .config import AUTO_HEIGHT, DEFAULTS, SIZE_RULE, RunConfig
-from .defaults import (AUTO, FINE_TUNE_MAX, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW,
-                       STEP_BUDGET, STUDENT_STEP_FRACTION, choose)
+from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, RunConfig
+from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE,
+                       SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION, choose)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
-from .synth import CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, check_charset, parse_lengths, style_names
+from .synth import (CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, FORBIDDEN, check_charset,
+                    parse_lengths, style_names)
 
-SELECT = ("best", "last")
 LABELS_HELP = ("Labels file, one image a line: its path (relative to FILE's folder, inside the data folder) and its "
                "label. .csv: PATH,LABEL with csv quoting; .tsv: PATH<TAB>LABEL; .txt: split at the first tab, else at "
                "the first comma or space. An optional header line (path,label), blank and # lines are ignored. "
@@ -101,11 +102,13 @@ def main() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
 @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"],
               help=f"At most this many epochs. Default: as many as {STEP_BUDGET} optimizer steps take (a small "
-                   "folder trains as long as a large one). Either way the fit ends sooner once the training loss has "
-                   "stopped improving at the lowest learning rate (converged).")
+                   "folder trains as long as a large one). Either way the fit ends sooner once the monitored loss "
+                   "(--select last: the training loss; --select best: the validation loss) has stopped improving at "
+                   "the lowest learning rate (converged; see --patience), or, with --select best, at early stopping.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seeds the split, initialisation and augmentation.")
-@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=DEFAULTS["val_fraction"], show_default=True)
+@click.option("--val-fraction", type=click.FloatRange(0.01, 0.9), default=DEFAULTS["val_fraction"], show_default=True,
+              help="Share of the labelled images held out for validation (a seeded split; see --folds).")
 @click.option("--charset", default=None, help="Allowed characters (default: those found in the labels).")
 @click.option("--input-size", default=None, metavar="HxW",
               help="Model input size. Default: chosen from the images, " + SIZE_RULE.format(height=AUTO_HEIGHT, stride="N")
@@ -115,10 +118,14 @@ def main() -> None:
                    "Recorded in the model, so devices do the same.")
 @click.option("--color", type=click.Choice(COLORS), default=DEFAULTS["color"], show_default=True,
               help="Input channels: gray (1), or rgb (3) for styles where colour carries the signal.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True,
+              help=f"Adam's starting learning rate; plateaus halve it, down to 1/{round(1 / MIN_LR_FRACTION)} of it.")
 @click.option("--patience", type=click.IntRange(1), default=DEFAULTS["patience"],
-              help=f"Epochs without improvement before early stopping (--select best); the learning rate halves after a "
-                   f"third of them. Default: as many as {PATIENCE_STEPS} optimizer steps take.")
+              help=f"Plateau length in epochs. --select last: a third of it (at least 3) without a lower training "
+                   f"loss halves the learning rate, and at the lowest rate (1/{round(1 / MIN_LR_FRACTION)} of the "
+                   f"start) ends the fit (converged). --select best: the same on the validation loss, and early "
+                   f"stopping after all of it without a better validation accuracy. No halving in the first "
+                   f"{HOLD_STEPS} optimizer steps. Default: as many epochs as {PATIENCE_STEPS} optimizer steps take.")
 @click.option("--augment/--no-augment", default=None, help="Default: on for tuned archs, off for faithful ones.")
 @click.option("--strokes", type=click.FloatRange(0, 1), default=DEFAULTS["strokes"], show_default=True,
               help="With augmentation: the chance of an extra dark curve across the text, like the real ones.")
@@ -152,7 +159,9 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     skipped, then one line per epoch; resumable after a kill (weights and optimizer state)."""
     from trainer import data as D
 
-    if (fold is not None and folds is None) or (folds and fold and fold > folds):
+    if fold is not None and folds is None:
+        raise click.UsageError(f"expected --fold 1..K with --folds K, got --fold {fold} without --folds")
+    if folds and fold and fold > folds:
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
     if unlabelled_dir and folds:
         raise click.UsageError("expected at most one of --unlabelled and --folds, got both")
@@ -215,14 +224,15 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
 @click.option("--tflite", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Evaluate this exported model through edge_runtime instead of the Keras weights.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Where eval.json and plots go (default: RUN_DIR).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=REPORT_FORMATS[0], show_default=True,
+              help="text: a table on stdout; json: the eval.json report on stdout (progress on stderr).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 @click.option("--reliability-plot", default=None, type=click.Path(dir_okay=False), metavar="PATH",
               help="Where the reliability plot (accuracy per confidence bin against the diagonal) goes. Default: "
                    "eval-reliability.png (eval-tflite-reliability.png with --tflite) next to the report.")
 def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliability_plot):
     """Full-string, per-character and per-position accuracy, CER and confusions, and the expected
-    calibration error of the confidence (10 equal-width bins); JSON, table and plots."""
+    calibration error of the confidence (equal-width confidence bins); JSON, table and plots."""
     _import_tensorflow_quietly()
     from trainer.evaluate import evaluate as run_eval
     from trainer.metrics import format_table
@@ -243,7 +253,8 @@ def evaluate(run_dir, data_dir, labels_file, tflite, out, fmt, no_plots, reliabi
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--quantize", type=click.Choice([*QUANTIZATIONS, "all"]), default=Quantization.INT8.value, show_default=True)
+@click.option("--quantize", type=click.Choice([*QUANTIZATIONS, "all"]), default=Quantization.INT8.value, show_default=True,
+              help="Weight storage of the file; all: one file per mode, into the --out directory.")
 @click.option("--out", required=True, type=click.Path(),
               help="Output .tflite file; with --quantize all, a directory that gets <arch>-<mode>.tflite files.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(0, 1), default=MAX_INT8_ACCURACY_DROP, show_default=True,
@@ -308,13 +319,15 @@ def _synth_check(check):
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--count", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder the PNGs go into (created).")
+@click.option("--count", type=click.IntRange(1), default=1000, show_default=True, help="How many images to render.")
 @click.option("--charset", default=DEFAULT_CHARSET, show_default=True, callback=_synth_check(check_charset),
-              help="Characters to draw from; each must be able to stand in a file name (no / \\ _ . : * ? \" < > | or spaces).")
+              help=f"Characters to draw from; each must be able to stand in a file name "
+                   f"(no {' '.join(sorted(FORBIDDEN))} or spaces).")
 @click.option("--length", "lengths", default=str(DEFAULT_LENGTH), show_default=True, callback=_synth_check(parse_lengths),
               help="Label length, or a range such as 4-6.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the labels and pictures: the same seed renders the same images.")
 @click.option("--size", default="x".join(map(str, DEFAULT_SIZE)), show_default=True, metavar="HxW",
               help="Image size for --style captcha (the other styles draw their own sizes).")
 @click.option("--style", type=click.Choice(STYLE_NAMES), default=CAPTCHA_STYLE, show_default=True,

@@ -18,6 +18,10 @@ SIZE_RULE = ("height {height}; width = {height} x the median width/height of the
              "rounded to a multiple of {stride} (the arch's width per time step)")
 #: The height of a chosen input size: that of the shipped models, enough for CAPTCHA glyphs.
 AUTO_HEIGHT = 50
+#: --select: keep the last epoch (the default; validation steers nothing, so its score is an
+#: unbiased estimate), or the epoch best on validation.
+SELECT_LAST, SELECT_BEST = "last", "best"
+SELECT = (SELECT_BEST, SELECT_LAST)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class RunConfig:
     init_from: str | None = None  # a run (or the pre-trained base) whose same-named layers initialise this model
     folds: int | None = None  # k-fold cross-validation: validate on fold ``fold`` (1..folds) of the seeded order
     fold: int | None = None
-    select: str = "last"  # "last": keep the last epoch (unbiased estimate); "best": the epoch best on validation
+    select: str = SELECT_LAST  # one of SELECT
     labels: str | None = None  # the labels file (relative to data_dir if inside it); None: labels from file names
     ignore_case: bool = False  # labels and charset folded to lowercase
     resize: str = Resize.STRETCH.value  # the contract's resize policy (edge_runtime.preprocess.fit)

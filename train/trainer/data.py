@@ -460,12 +460,6 @@ def length_range(labels: list[str]) -> tuple[int, int]:
     return min(lengths), max(lengths)
 
 
-def common_length(labels: list[str]) -> int:
-    if not labels:
-        raise DataError("expected at least one labelled image, got none")
-    return Counter(len(l) for l in labels).most_common(1)[0][0]
-
-
 def load_folder(
     folder: str | os.PathLike,
     spec: InputSpec,

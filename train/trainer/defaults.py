@@ -32,8 +32,9 @@ FINE_TUNE_MAX = 5000
 #: Optimizer steps of a fit when --epochs is not given: 8.6 min of convctc-fast at 50x132, batch 16,
 #: with 200 labels, on a 2-core AMD EPYC (AVX2).
 STEP_BUDGET = 6000
-#: Optimizer steps without improvement that count as a plateau: early stopping (--select best)
-#: waits this long, and the learning rate halves after a third of it (at least 3 epochs each).
+#: The default --patience, in optimizer steps. A third of it (:func:`plateau_epochs`) without
+#: improvement halves the learning rate, and at the lowest rate ends the fit (converged);
+#: with --select best, early stopping also waits the whole patience for a better validation accuracy.
 PATIENCE_STEPS = 1200
 #: No learning-rate cut in a fit's first steps: the training loss of a new style may sit flat at
 #: the all-blank value for about 500 steps before it falls, and a lower rate would prolong that.
@@ -108,3 +109,9 @@ def epochs_for(steps: int, budget: int = STEP_BUDGET) -> int:
 def patience_for(steps: int) -> int:
     """Epochs that make :data:`PATIENCE_STEPS` optimizer steps (at least 3)."""
     return max(3, math.ceil(PATIENCE_STEPS / steps))
+
+
+def plateau_epochs(patience: int) -> int:
+    """Epochs without improvement of the monitored loss that halve the learning rate, and that
+    end the fit once the rate is at its floor (converged): a third of ``patience``, at least 3."""
+    return max(3, patience // 3)

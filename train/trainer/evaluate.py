@@ -21,9 +21,6 @@ from .metrics import DELETED, text_metrics
 from .predict import predict_probs, to_inputs
 from .runs import Run
 
-#: Equal-width confidence bins of the expected calibration error and the reliability plot.
-RELIABILITY_BINS = 10
-
 
 def eval_images(run: Run, data_dir: str | None = None, log=print, labels: str | None = None) -> D.Dataset:
     """The images to evaluate: the run's validation split, or a folder without the run's training
@@ -66,8 +63,9 @@ def keras_reads(model, contract: Contract, pixels: np.ndarray) -> tuple[list[str
 
 def calibration_metrics(confidences: list[float], texts: list[str], labels: list[str]) -> dict:
     """The expected calibration error of the full-string confidence, and its reliability bins
-    (trust.reliability: the same bins; None for an empty bin's accuracy and confidence)."""
-    rel = trust.reliability(confidences, [t == label for t, label in zip(texts, labels)], RELIABILITY_BINS)
+    (None for an empty bin's accuracy and confidence). The bins are trust.reliability's default,
+    as in the ECE that export writes into the file's contract, so the two figures compare."""
+    rel = trust.reliability(confidences, [t == label for t, label in zip(texts, labels)])
 
     def listed(values: np.ndarray) -> list:
         return [None if v != v else round(float(v), 6) for v in values]

@@ -20,13 +20,14 @@ from typing import Iterable
 
 import numpy as np
 
+from edge_runtime import _version as runtime_version
 from edge_runtime import trust
-from edge_runtime._version import __version__
 from edge_runtime.contract import METADATA_NAME, QUANTIZATIONS, Contract, Quantization
 from edge_runtime.decode import decoder_for
 from edge_runtime.errors import UsageError
 from edge_runtime.registry import is_shipped
 
+from . import _version as trainer_version
 from . import data as D
 from .errors import ExportError
 from .predict import as_decoded, decode_batch, predict_probs, to_inputs
@@ -125,7 +126,8 @@ def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes
                 "expected a model of TFLite builtin ops only, but it needs Flex (SELECT_TF_OPS) ops that no device "
                 "interpreter runs; export recurrent layers unrolled (the trainer does this for its own archs)"
             ) from None
-        raise ExportError(f"TFLite conversion failed ({mode}): {text.strip().splitlines()[-1] if text.strip() else exc}") from None
+        reason = text.strip().splitlines()[-1] if text.strip() else repr(exc)
+        raise ExportError(f"expected TensorFlow to convert the model to a {mode} TFLite file, got: {reason}") from None
 
 
 def embed_contract(model_bytes: bytes, contract: Contract) -> bytes:
@@ -328,7 +330,8 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
     if mode == Quantization.INT8:
         problems, report["accepted_loss"] = _accuracy_lost(report, max_accuracy_drop)
     if mode == Quantization.FLOAT32 and report["max_abs_prob_diff"] > FLOAT32_TOLERANCE:
-        problems.append(f"float32 probabilities differ from Keras by {report['max_abs_prob_diff']:.2g} > {FLOAT32_TOLERANCE}")
+        problems.append(f"expected float32 probabilities within {FLOAT32_TOLERANCE:g} of Keras, got a difference of "
+                        f"{report['max_abs_prob_diff']:.2g}")
     if problems:
         tmp.unlink(missing_ok=True)
         raise ExportError("; ".join(problems))
@@ -342,6 +345,6 @@ def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.nd
         "file": out.name, "bytes": len(final), "quantization": mode, "params": metrics["params"],
         "macs": metrics["macs"], "run": metrics,
         "export_command": shlex.join(["captcha-train", *sys.argv[1:]]) if Path(sys.argv[0]).name == "captcha-train" else None,
-        "trainer_version": __version__,
+        "trainer_version": trainer_version.__version__, "runtime_version": runtime_version.__version__,
     })
     return report

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import data as D
-from .config import DEFAULTS, RunConfig
+from .config import DEFAULTS, SELECT_LAST, RunConfig
 from .errors import RunError
 
 #: Settings that may change when a run is resumed: it just trains longer or stops later; the label
@@ -96,12 +96,12 @@ class Run:
     @property
     def kept_weights(self) -> Path:
         """The weights the run keeps: the last epoch's with --select last, else the best epoch's."""
-        return self.last_weights if self.config.select == "last" else self.best_weights
+        return self.last_weights if self.config.select == SELECT_LAST else self.best_weights
 
     def kept_summary(self, state: dict) -> str:
         """The kept epoch and its validation accuracy, in the words --select calls for: a
         --select last run chose nothing by validation, so it reports no "best"."""
-        if self.config.select == "last":
+        if self.config.select == SELECT_LAST:
             history = state.get("history") or [{}]
             accuracy = history[-1].get("val_accuracy", state.get("best_val_accuracy", float("nan")))
             return f"validation accuracy {accuracy:.4f} at the last epoch, {state.get('epoch')}"

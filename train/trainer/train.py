@@ -1,5 +1,9 @@
-"""Fitting: seeded, early-stopped on validation full-string accuracy, best weights kept, and
-restartable: every epoch's state is written atomically, so a killed run resumes where it was.
+"""Fitting: seeded, and restartable. By default (--select last) the last epoch's weights are kept
+and validation steers nothing; --select best keeps the epoch best on validation full-string
+accuracy and stops early. Either way the fit ends once the monitored loss has stopped improving
+at the lowest learning rate (converged). The state and the last weights are written atomically
+at least every CHECKPOINT_SECONDS (30 s) and when the fit ends, so a killed run resumes from
+there, repeating at most those seconds of epochs.
 :func:`fit` fits one run (a split or one fold), :func:`fit_folds` every fold of a cross-validation.
 The run directory is a :class:`trainer.runs.Run`; the class layout comes from the run's contract."""
 
@@ -17,7 +21,7 @@ from edge_runtime.contract import Kind
 
 from . import data as D
 from . import defaults
-from .config import RunConfig
+from .config import SELECT_LAST, RunConfig
 from .errors import DataError, RunError
 from .predict import PREDICT_BATCH, decode_batch, to_inputs
 from .runs import Run
@@ -214,9 +218,14 @@ def resolve_length(config: RunConfig, train_images: int, log=print, budget: int 
     steps = defaults.steps_per_epoch(train_images, config.batch_size, config.max_steps)
     epochs = config.epochs or defaults.epochs_for(steps, budget)
     patience = config.patience or defaults.patience_for(steps)
+    flat = defaults.plateau_epochs(patience)
+    monitored = "training" if config.select == SELECT_LAST else "validation"
+    early = ("" if config.select == SELECT_LAST
+             else f"; early stop after {patience} epochs without a better validation accuracy")
     log(f"training length: at most {epochs} epochs of {steps} steps (about {budget} optimizer steps)"
-        f"{', ' if config.epochs is None else ' (--epochs), '}ending sooner once the training loss stops improving at "
-        f"1/{round(1 / defaults.MIN_LR_FRACTION)} of the starting learning rate; patience {patience} epochs")
+        f"{', ' if config.epochs is None else ' (--epochs), '}ending sooner once the {monitored} loss has not improved "
+        f"for {flat} epochs at 1/{round(1 / defaults.MIN_LR_FRACTION)} of the starting learning rate; the rate halves "
+        f"after {flat} epochs without improvement (a third of the patience, {patience} epochs){early}")
     return dataclasses.replace(config, epochs=epochs, patience=patience)
 
 
@@ -261,7 +270,7 @@ def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Datase
         last = model.stop_training or epoch + 1 == config.epochs
         # A checkpoint every epoch cost a small folder's fit (hundreds of 1 s epochs) minutes; a
         # killed fit now repeats at most CHECKPOINT_SECONDS of epochs, on the same batches.
-        new_best = state["best_epoch"] == epoch + 1 and config.select != "last"
+        new_best = state["best_epoch"] == epoch + 1 and config.select != SELECT_LAST
         if last or new_best or time.monotonic() - saved >= CHECKPOINT_SECONDS:
             _save_weights(model, run.last_weights)
             run.write_state(state)
@@ -315,14 +324,14 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     summary = {"select": config.select, "folds": folds, "mean_val_accuracy": mean}
     cv.write_cv(summary)
     log(" ".join(f"fold {f['fold']}: {f['val_accuracy']:.4f}" for f in folds) + f"; mean {mean:.4f} "
-        f"(Keras, {'last epoch' if config.select == 'last' else 'best epoch: an optimistic estimate'}); {cv.cv_file}")
+        f"(Keras, {'last epoch' if config.select == SELECT_LAST else 'best epoch: an optimistic estimate'}); {cv.cv_file}")
     return summary
 
 
 def _lr_schedule(config: RunConfig, state: dict | None = None, log=print):
     # With --select last, validation must steer nothing, the learning rate included.
-    monitor = "loss" if config.select == "last" else "val_loss"
-    return _Plateau(state, log, monitor, factor=0.5, patience=max(3, config.patience // 3),
+    monitor = "loss" if config.select == SELECT_LAST else "val_loss"
+    return _Plateau(state, log, monitor, factor=0.5, patience=defaults.plateau_epochs(config.patience),
                     min_lr=config.learning_rate * defaults.MIN_LR_FRACTION)
 
 
@@ -330,7 +339,8 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
     """ReduceLROnPlateau whose counters (best value, epochs waited, cooldown) live in the run's
     state, so a resumed run lowers the learning rate when an uninterrupted one would. It holds the
     rate for the first HOLD_STEPS steps (a new style's loss may sit flat before it falls), and
-    ends the fit once the monitored loss has stopped improving at the lowest rate: converged."""
+    ends the fit once the monitored loss has not improved for its own patience
+    (defaults.plateau_epochs: a third of --patience) at the lowest rate: converged."""
 
     def __init__(self, state: dict | None, log, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -487,14 +497,14 @@ class _Tracker(keras.callbacks.Callback):
         loss, val_loss, acc = (float(logs[k]) for k in ("loss", "val_loss", "val_accuracy"))
         seconds = time.monotonic() - self.t0
         s = self.state
-        if self.config.select == "last":
+        if self.config.select == SELECT_LAST:
             # Validation only reports: the kept model is the last one, so its score is not a selected maximum.
             improved = True
         else:
             improved = acc > s["best_val_accuracy"] or (
                 acc == s["best_val_accuracy"] and s["best_val_loss"] is not None and val_loss < s["best_val_loss"])
         if improved:
-            if self.config.select != "last":  # with --select last the kept weights are the last ones
+            if self.config.select != SELECT_LAST:  # with --select last the kept weights are the last ones
                 _save_weights(self.model, self.run.best_weights)
             s.update(best_epoch=epoch + 1, best_val_accuracy=acc, best_val_loss=val_loss)
         lr = float(self.model.optimizer.learning_rate.numpy())
@@ -502,9 +512,11 @@ class _Tracker(keras.callbacks.Callback):
                              "val_accuracy": acc, "lr": lr, "seconds": seconds})
         s["epoch"] = epoch + 1
         s["train_seconds"] = s.get("train_seconds", 0.0) + seconds
+        # With --select last the kept model is the last one: a "best" would only repeat this epoch.
+        best = "" if self.config.select == SELECT_LAST else f"  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}"
         self.log(f"epoch {epoch + 1}/{self.config.epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
-                 f"val_acc {acc:.4f}  best {s['best_val_accuracy']:.4f}@{s['best_epoch']}  lr {lr:.2g}  {seconds:.1f}s")
-        if self.config.select != "last" and epoch + 1 - s["best_epoch"] >= self.config.patience:
+                 f"val_acc {acc:.4f}{best}  lr {lr:.2g}  {seconds:.1f}s")
+        if self.config.select != SELECT_LAST and epoch + 1 - s["best_epoch"] >= self.config.patience:
             self.log(f"early stop: no improvement for {self.config.patience} epochs")
             s["stopped_early"] = True
             self.model.stop_training = True
