@@ -36,6 +36,17 @@ class Quantization(StrEnum):
     INT8 = "int8"
 
 
+class Output(StrEnum):
+    """What the output tensor holds per step or position: class probabilities, or the logits whose
+    softmax they are (taken by the runtime: :func:`edge_runtime.quant.output_decoder`). captcha-train
+    exports its convolutional CTC models with logits: an int8 softmax, in steps of 1/256, reads every class below
+    1/512 as 0, so a character the best path skipped could not be put back when a read is kept to
+    the trained lengths (:func:`edge_runtime.decode.ctc_decode`); int8 logits keep its odds."""
+
+    PROBABILITIES = "probabilities"
+    LOGITS = "logits"
+
+
 class Resize(StrEnum):
     """How an image of any size becomes height x width (see :func:`edge_runtime.preprocess.fit`):
     ``stretch`` to it, or ``pad``: scaled to fit, aspect ratio kept, centred on white."""
@@ -53,6 +64,7 @@ class Color(StrEnum):
 
 KINDS = tuple(k.value for k in Kind)
 QUANTIZATIONS = tuple(q.value for q in Quantization)
+OUTPUTS = tuple(o.value for o in Output)
 RESIZES = tuple(r.value for r in Resize)
 COLORS = tuple(c.value for c in Color)
 #: The channels of each colour.
@@ -103,6 +115,8 @@ class Contract:
     # the training images had, when more than the runtime's default share allows (a style of text
     # on a plain band). None: the default share (in every file written before it was recorded).
     max_flat_rows: int | None = None
+    # What the output tensor holds (Output); probabilities in every file written before logits were.
+    output: str = Output.PROBABILITIES.value
     metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
@@ -149,6 +163,8 @@ class Contract:
             del d["temperature"]  # likewise: an uncalibrated file keeps the JSON older runtimes read
         if self.max_flat_rows is None:
             del d["max_flat_rows"]  # likewise
+        if self.output == Output.PROBABILITIES:
+            del d["output"]  # likewise
         return d
 
     def to_json(self) -> str:
@@ -195,6 +211,8 @@ class Contract:
             raise ContractError(f"expected a positive label_length for a multihead model, got {self.label_length!r}")
         if self.quantization not in QUANTIZATIONS:
             raise ContractError(f"expected quantization in {QUANTIZATIONS}, got {self.quantization!r}")
+        if self.output not in OUTPUTS:
+            raise ContractError(f"expected output in {OUTPUTS}, got {self.output!r}")
         self._validate_lengths()
         self._validate_end()
         t = self.temperature

@@ -17,7 +17,7 @@ import numpy as np
 from . import quiet
 from .contract import Contract, Kind
 from .errors import InterpreterUnavailable, ModelError, first_line
-from .quant import TensorInfo, dequantize, input_encoder
+from .quant import TensorInfo, input_encoder, output_decoder
 from .registry import INTERPRETERS as PACKAGES
 
 
@@ -121,6 +121,7 @@ class Engine:
         self.output = TensorInfo.from_details(outputs[0])
         self._check_shapes(contract)
         self._encode = input_encoder(self.input, contract.input)
+        self._decode = output_decoder(self.output, contract.output)
         self._invoke = self._interp.invoke
 
     def _check_shapes(self, c: Contract) -> None:
@@ -144,4 +145,4 @@ class Engine:
 
     def output_probs(self) -> np.ndarray:
         """(steps, classes) float32 probabilities of the last invoke."""
-        return dequantize(self._interp.get_tensor(self.output.index)[0], self.output)
+        return self._decode(self._interp.get_tensor(self.output.index)[0])

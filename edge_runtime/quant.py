@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from .contract import InputSpec
+from .contract import InputSpec, Output
 from .errors import ModelError
 
 
@@ -58,3 +58,18 @@ def dequantize(values: np.ndarray, info: TensorInfo) -> np.ndarray:
     if values.dtype != np.float32:
         return values.astype(np.float32)
     return values
+
+
+def output_decoder(info: TensorInfo, output: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function mapping the output tensor's values to float32 class probabilities: dequantized,
+    and for a file whose output holds logits (the contract's ``output``), their softmax per row."""
+    if output != Output.LOGITS:
+        return lambda values: dequantize(values, info)
+    return lambda values: softmax(dequantize(values, info))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float32 (the largest logit subtracted first, so exp never overflows)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -21,6 +21,8 @@ unlabelled images (``fit --unlabelled REST``: self-training), in a table of its 
 
 After a change to the runtime's reading (preprocessing, decoding, trust), --reread reads every
 finished cell's test images again with its int8 file; fits and exports are kept, and so are their times.
+After a change to the export, --reexport exports every finished cell's run again, then reads; the
+fits are kept, and so are their times.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def base_id() -> str:
 
 
 def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path,
-               unlabelled: list[Path] | None = None) -> dict:
+               unlabelled: list[Path] | None = None, reexport: bool = False) -> dict:
     work = out / f"{style}-{n}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
@@ -140,13 +142,16 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
     def cell(**result) -> dict:  # one row of results.jsonl, finished or failed
         return {"style": style, "labels": n, "base": base_id(), "test": len(test), "fit_seconds": round(spent, 1), **result}
 
+    if reexport:
+        model.unlink(missing_ok=True)
     if not model.exists():
-        start = time.monotonic()
-        try:
-            run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs), *extra], log)
-        finally:  # a killed fit resumes; its time so far still counts
-            spent += time.monotonic() - start
-            timing.write_text(json.dumps({"seconds": spent}))
+        if not reexport:
+            start = time.monotonic()
+            try:
+                run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs), *extra], log)
+            finally:  # a killed fit resumes; its time so far still counts
+                spent += time.monotonic() - start
+                timing.write_text(json.dumps({"seconds": spent}))
         try:
             run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
         except RuntimeError:
@@ -183,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reread", action="store_true",
                         help="read the test images of every finished cell again with the current runtime "
                              "(its fit and export are kept)")
+    parser.add_argument("--reexport", action="store_true",
+                        help="export every finished cell's run again with the current trainer, then read its test "
+                             "images (its fit is kept)")
     parser.add_argument("--unlabelled", action="store_true",
                         help="self-training: give fit each cell's other training images as --unlabelled "
                              "(a table of its own; cells with no other images are left out)")
@@ -211,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     for style, n, train, rest, test in cells(args):
         if args.unlabelled and not rest:
             continue
-        again = args.reread and (style, n) in done and done[(style, n)]["accuracy"] is not None
+        finished = (style, n) in done and done[(style, n)]["accuracy"] is not None
+        again = (args.reread or args.reexport) and finished
         if (style, n) not in done or again:
             print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
-            row = bench_cell(style, n, train, test, args.out, rest if args.unlabelled else None)
+            row = bench_cell(style, n, train, test, args.out, rest if args.unlabelled else None,
+                             reexport=args.reexport and finished)
             with open(results, "a") as f:  # a cell's last row is its result
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row

@@ -136,6 +136,7 @@ def test_blank_in_the_middle_moves_the_classes():
     ({"blank_index": None}, "blank_index"),
     ({"kind": "multihead", "label_length": 0}, "label_length"),
     ({"quantization": "int4"}, "quantization"),
+    ({"output": "log-probabilities"}, "output in"),
     ({"format_version": 99}, "format_version"),
     ({"input": {"height": 0, "width": 10}}, "input.height"),
     ({"input": {"height": 10, "width": 2.5}}, "input.width"),
@@ -224,6 +225,7 @@ def test_files_without_the_newer_fields_read_as_before():
     c = Contract.from_dict(d)
     assert (c.input.resize, c.input.color, c.input.channels) == ("stretch", "gray", 1)
     assert c.min_length is None and c.max_length is None and c.length_range is None
+    assert c.output == "probabilities" and "output" not in base().to_dict()  # the JSON older runtimes read
     head = Contract.for_charset("multihead", "abc", InputSpec(32, 128), 5)
     assert head.length_range == (5, 5)
 
@@ -238,6 +240,7 @@ def test_shipped_contracts_get_the_defaults(name, shipped):
 
 
 def test_new_fields_round_trip_through_json():
-    c = base(input=InputSpec(40, 160, channels=3, color="rgb", resize="pad"), min_length=4, max_length=6)
+    c = base(input=InputSpec(40, 160, channels=3, color="rgb", resize="pad"), min_length=4, max_length=6,
+             output="logits")
     back = Contract.from_json(c.to_json())
-    assert back == c and back.length_range == (4, 6) and back.input.resize == "pad"
+    assert back == c and back.length_range == (4, 6) and back.input.resize == "pad" and back.output == "logits"

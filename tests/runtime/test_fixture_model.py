@@ -2,10 +2,11 @@
 tiny int8 CTC model for RGB input, padded to its input size, reading 3 to 6 characters in both
 cases. It reads exactly the texts it read on x86 with ai-edge-litert on this platform and
 interpreter (tests/run.sh arm64 runs this on emulated aarch64 with both interpreters), and its
-contract says so. Fast: committed files only."""
+contract says so. Its output holds int8 logits, as every convctc export does. Fast: committed files only."""
 
 import json
 
+import numpy as np
 import pytest
 
 from edge_runtime import images
@@ -39,7 +40,7 @@ def test_info_shows_rgb_pad_and_the_length_range(invoke):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     c = report["contract"]
-    assert (c["kind"], c["quantization"], c["min_length"], c["max_length"]) == ("ctc", "int8", 3, 6)
+    assert (c["kind"], c["quantization"], c["min_length"], c["max_length"], c["output"]) == ("ctc", "int8", 3, 6, "logits")
     assert (c["input"]["color"], c["input"]["channels"], c["input"]["resize"]) == ("rgb", 3, "pad")
     assert report["input_tensor"]["shape"] == [1, c["input"]["height"], c["input"]["width"], 3]
     text = invoke("info", "--model", MODEL).stdout
@@ -58,3 +59,12 @@ def test_predict_reads_the_same_texts(invoke):
     assert [r["text"] for r in records] == [r["text"] for r in READS]
     # a read outside the model's 3..6 characters would be rejected for its length
     assert all(r.get("rejected") != "length" for r in records)
+
+
+def test_int8_logits_keep_the_odds_an_int8_softmax_reads_as_zero(rec):
+    """The runtime's softmax of the file's logits: every class keeps a probability, and many are
+    below 1/512, which an int8 softmax (steps of 1/256) would have read as 0."""
+    probs = np.stack([rec.probabilities(p) for p in PATHS])
+    assert rec.describe()["output_tensor"]["dtype"] == "uint8"
+    assert (probs > 0).all() and np.allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+    assert (probs < 1 / 512).mean() > 0.5

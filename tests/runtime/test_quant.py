@@ -5,7 +5,7 @@ import pytest
 
 from edge_runtime.contract import InputSpec
 from edge_runtime.errors import ModelError
-from edge_runtime.quant import TensorInfo, dequantize, input_encoder
+from edge_runtime.quant import TensorInfo, dequantize, input_encoder, output_decoder
 
 SPEC = InputSpec(2, 3)
 PIXELS = np.array([[0, 1, 127], [128, 254, 255]], np.uint8)
@@ -52,6 +52,28 @@ def test_dequantize():
     floats = np.array([0.25], np.float32)
     assert dequantize(floats, info(np.float32)) is floats
     assert dequantize(np.array([1], np.float16), info(np.float16)).dtype == np.float32
+
+
+def test_probabilities_are_dequantized_and_nothing_else():
+    q = info(np.uint8, 1 / 256, 0, shape=(1, 2, 3))
+    values = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
+    assert np.array_equal(output_decoder(q, "probabilities")(values), dequantize(values, q))
+
+
+def test_logits_become_the_softmax_of_each_row():
+    q = info(np.uint8, 0.25, 100, shape=(1, 2, 3))
+    values = np.array([[100, 104, 108], [0, 255, 10]], np.uint8)  # logits 0, 1, 2 and -25, 38.75, -22.5
+    probs = output_decoder(q, "logits")(values)
+    logits = (values.astype(np.float64) - 100) * 0.25
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert probs.dtype == np.float32 and np.allclose(probs, expected, rtol=1e-5, atol=0)
+    # A class the int8 softmax would have read as 0 (below 1/512) keeps its odds.
+    assert 0 < probs[1, 0] < 1 / 512 and probs[1, 0] > probs[1, 2] * 0.01
+
+
+def test_huge_float_logits_do_not_overflow():
+    probs = output_decoder(info(np.float32, shape=(1, 1, 3)), "logits")(np.array([[1000.0, 999.0, -1000.0]], np.float32))
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1.0) and probs[0, 0] > probs[0, 1] > 0
 
 
 def test_tensor_info_from_interpreter_details():

@@ -85,6 +85,7 @@ def test_every_mode_carries_the_run_contract(crnn_run, exported):
         contract = read_contract(path.read_bytes())
         assert contract.quantization == mode and contract.kind == "ctc" and contract.arch == "crnn"
         assert contract.length_range == (5, 5) and contract.input.resize == "stretch"
+        assert contract.output == "probabilities"  # a recurrent arch keeps its softmax (models.LOGIT_EXPORTS)
         assert (contract.charset, contract.blank_index, contract.class_chars(), contract.num_classes, contract.input) == \
             (layout.charset, layout.blank_index, layout.class_chars(), layout.num_classes, layout.input)
         assert contract.metrics["val_images"] == 7 and contract.metrics["params"] > 0

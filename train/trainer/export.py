@@ -234,7 +234,7 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
     """Export each mode to its file (``{mode: path}``), building the model and its export graph
     (same weights, recurrent layers unrolled, no dropout) once; returns each mode's report.
     A shipped model is replaced only with ``overwrite``."""
-    from .models import count_macs, inference_graph
+    from .models import count_macs, exported_output, inference_graph
 
     refuse_shipped(targets.values(), overwrite)
     run = Run(run_dir)
@@ -265,7 +265,8 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
         t0 = time.monotonic()
         raw = convert(export_model, mode, representative)
         seconds = time.monotonic() - t0
-        contract = dataclasses.replace(config.contract(mode, run_metrics), max_flat_rows=flat)
+        contract = dataclasses.replace(config.contract(mode, run_metrics), max_flat_rows=flat,
+                                       output=exported_output(config.arch))
         report = _write_checked(raw, Path(out), contract, keras_probs, val, max_accuracy_drop)
         report.update(context, convert_seconds=round(seconds, 1), arch=config.arch)
         D.write_json(Path(out).with_suffix(".json"), report)

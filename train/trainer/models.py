@@ -4,7 +4,8 @@ heads (multihead) or per-time-step softmax over charset + blank (CTC); :func:`bu
 number of classes from the run's contract.
 
 ``inference=True`` rebuilds the same weights as an export graph: recurrent layers unrolled and
-without dropout, because TFLite's builtin ops cannot run a while-loop LSTM without Flex ops.
+without dropout, because TFLite's builtin ops cannot run a while-loop LSTM without Flex ops; the
+convolutional CTC archs end at their logits (:func:`exported_output`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Callable
 
 import keras
 from keras import layers
+
+from edge_runtime.contract import Output
 
 from .config import RunConfig
 
@@ -253,12 +256,14 @@ class BoundedSoftmax(layers.Layer):
 
 def _ctc_steps(trunk, num_classes: int, prefix: str = "", inference: bool = False):
     """(N, 1, T, C) trunk -> (N, T, classes) per-step softmax: dropout, a 1x1 convolution to
-    logits, then a softmax (bounded in training; a plain one in the export graph)."""
+    logits, then a softmax bounded in training. The export graph ends at the logits: the runtime
+    takes their softmax (the contract's ``output`` says so: :func:`exported_output`)."""
     x = layers.Dropout(0.2, name=f"{prefix}dropout" if prefix else None)(trunk)
     x = layers.Conv2D(num_classes, 1, name=f"{prefix}ctc_probs")(x)
-    softmax = layers.Softmax if inference else BoundedSoftmax
-    x = softmax(name=f"{prefix}ctc_softmax")(x)
+    if not inference:
+        x = BoundedSoftmax(name=f"{prefix}ctc_softmax")(x)
     return layers.Reshape((x.shape[2], num_classes), name=f"{prefix}steps")(x)
+
 
 
 def build_convctc(height, width, num_classes, label_length=None, width_mult=1.0, inference=False, channels=1):
@@ -320,6 +325,15 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "convctc": build_convctc,
     "convctc-fast": build_convctc_fast,
 }
+#: The archs whose export graph ends at the CTC logits (:func:`_ctc_steps`). The recurrent ones
+#: keep their softmax: their logits are unbounded, so int8 would give them a coarse step.
+LOGIT_EXPORTS = ("convctc", "convctc-fast")
+
+
+def exported_output(arch: str) -> Output:
+    """What the export graph of ``arch`` outputs: logits for LOGIT_EXPORTS (an int8 file then
+    keeps the odds of unlikely classes, which the length-kept CTC decode needs), else probabilities."""
+    return Output.LOGITS if arch in LOGIT_EXPORTS else Output.PROBABILITIES
 
 
 def build(config: RunConfig, inference: bool = False) -> keras.Model:
