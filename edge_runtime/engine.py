@@ -121,7 +121,7 @@ class Engine:
         self.output = TensorInfo.from_details(outputs[0])
         self._check_shapes(contract)
         self._encode = input_encoder(self.input, contract.input)
-        self._decode = output_decoder(self.output, contract.output)
+        self._probabilities = output_decoder(self.output, contract.output)
         self._invoke = self._interp.invoke
 
     def _check_shapes(self, c: Contract) -> None:
@@ -145,4 +145,4 @@ class Engine:
 
     def output_probs(self) -> np.ndarray:
         """(steps, classes) float32 probabilities of the last invoke."""
-        return self._decode(self._interp.get_tensor(self.output.index)[0])
+        return self._probabilities(self._interp.get_tensor(self.output.index)[0])
