@@ -38,10 +38,11 @@ class Quantization(StrEnum):
 
 class Output(StrEnum):
     """What the output tensor holds per step or position: class probabilities, or the logits whose
-    softmax they are (taken by the runtime: :func:`edge_runtime.quant.output_decoder`). captcha-train
-    exports its convolutional CTC models with logits: an int8 softmax, in steps of 1/256, reads every class below
-    1/512 as 0, so a character the best path skipped could not be put back when a read is kept to
-    the trained lengths (:func:`edge_runtime.decode.ctc_decode`); int8 logits keep its odds."""
+    softmax they are (taken by the runtime: :func:`edge_runtime.quant.output_decoder`).
+    captcha-train exports its convolutional CTC models with logits: an int8 softmax, in steps of
+    1/256, reads every class below 1/512 as 0, so a character the best path skipped could not be
+    put back when a read is kept to the trained lengths (:func:`edge_runtime.decode.ctc_decode`);
+    int8 logits keep its odds."""
 
     PROBABILITIES = "probabilities"
     LOGITS = "logits"

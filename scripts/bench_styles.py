@@ -142,16 +142,16 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
     def cell(**result) -> dict:  # one row of results.jsonl, finished or failed
         return {"style": style, "labels": n, "base": base_id(), "test": len(test), "fit_seconds": round(spent, 1), **result}
 
-    if reexport:
+    if reexport:  # the fit is kept, the export made again
         model.unlink(missing_ok=True)
+    elif not model.exists():
+        start = time.monotonic()
+        try:
+            run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs), *extra], log)
+        finally:  # a killed fit resumes; its time so far still counts
+            spent += time.monotonic() - start
+            timing.write_text(json.dumps({"seconds": spent}))
     if not model.exists():
-        if not reexport:
-            start = time.monotonic()
-            try:
-                run([args_bin("captcha-train"), "fit", "--data", str(data), "--out", str(runs), *extra], log)
-            finally:  # a killed fit resumes; its time so far still counts
-                spent += time.monotonic() - start
-                timing.write_text(json.dumps({"seconds": spent}))
         try:
             run([args_bin("captcha-train"), "export", str(runs), "--out", str(model)], log)
         except RuntimeError:
