@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from edge_runtime.cli import main as edge_main
 from edge_runtime.contract import read_contract
 from trainer import data as D
+from trainer import defaults
 from trainer.config import AUTO_HEIGHT, RunConfig
 from trainer.synth import render
 from trainer.train import check_time_steps
@@ -48,6 +49,30 @@ def test_input_size_rule():
     assert D.choose_input_size(Counter({(50, 200): 9}), 8) == (50, 200)  # the real data keeps its size
     line = D.size_report(sizes, (50, 176), "RULE")[0]
     assert line.startswith("mixed image sizes: 3 different in 6 images read") and "input size 50x176 (chosen: RULE)" in line
+
+
+def test_the_width_is_never_below_a_floor():
+    sizes = Counter({(60, 160): 5})                                          # 50 x 2.67 = 133 -> 132
+    assert D.choose_input_size(sizes, 4) == (AUTO_HEIGHT, 132)
+    assert D.choose_input_size(sizes, 4, min_width=30.5 * 5.01) == (AUTO_HEIGHT, 152)   # 152.8 -> 152
+    assert D.choose_input_size(sizes, 4, min_width=100.0) == (AUTO_HEIGHT, 132)         # a lower floor changes nothing
+    assert D.mean_length(["abcd", "abcdef"]) == 5.0
+
+
+def test_fine_tuning_gives_narrow_characters_the_base_scale(train_cli, tmp_path):
+    """Six characters in 60x120 images: the aspect alone gives 50x100, 16.7 pixels a character.
+    From the base (50x168, 3-8 characters: 30.5 pixels a character) the width is 6 x 30.5 = 183,
+    rounded to 184; from scratch the aspect alone decides."""
+    folder = tmp_path / "narrow"
+    render(folder, 12, "abcdef0123", (6, 6), 3, (60, 120), log=lambda m: None)
+    assert defaults.base_pixels_per_character() == pytest.approx(168 / 5.5)
+    quick = ["--max-steps", "1", "--epochs", "1", "--no-augment"]
+    out = train_cli("fit", "--data", folder, "--out", tmp_path / "base", *quick).output
+    assert "input size 50x184 (chosen: height 50;" in out
+    assert "at least 30.5 pixels per character of the mean label length (6.00), the pre-trained base's scale)" in out
+    assert json.loads((tmp_path / "base" / "config.json").read_text())["width"] == 184
+    out = train_cli("fit", "--data", folder, "--out", tmp_path / "scratch", "--init-from", "none", *quick).output
+    assert "input size 50x100 (chosen: height 50;" in out and "pixels per character" not in out
 
 
 def test_ctc_labels_too_long_for_the_time_steps_are_refused():

@@ -19,9 +19,10 @@ from edge_runtime.options import REPORT_FORMATS
 
 from ._version import __version__
 from .archs import ARCHS
-from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, RunConfig
-from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS, PSEUDO_MIN_CONFIDENCE,
-                       SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION, choose)
+from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
+from .defaults import (AUTO, BASE_DIR, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
+                       PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
+                       base_pixels_per_character, choose)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import (CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, FORBIDDEN, check_charset,
@@ -44,6 +45,19 @@ def _quiet_tensorflow() -> None:
 def _log(message: str) -> None:
     click.echo(message)
     sys.stdout.flush()
+
+
+def _chosen_size(sizes, labels: list[str], stride: int, from_base: bool) -> tuple[tuple[int, int], str]:
+    """The input size fit chooses without --input-size, and the rule it prints."""
+    from trainer import data as D
+
+    rule = SIZE_RULE.format(height=AUTO_HEIGHT, stride=stride)
+    scale = base_pixels_per_character() if from_base else None
+    if not scale:
+        return D.choose_input_size(sizes, stride), rule
+    length = D.mean_length(labels)
+    rule += SIZE_SCALE_RULE.format(pixels=scale, length=length)
+    return D.choose_input_size(sizes, stride, min_width=scale * length), rule
 
 
 def _input_size(value: str | None) -> tuple[int, int] | None:
@@ -112,7 +126,8 @@ def main() -> None:
 @click.option("--charset", default=None, help="Allowed characters (default: those found in the labels).")
 @click.option("--input-size", default=None, metavar="HxW",
               help="Model input size. Default: chosen from the images, " + SIZE_RULE.format(height=AUTO_HEIGHT, stride="N")
-              + "; printed before training.")
+              + "; when fine-tuning from the pre-trained base, also at least the base's pixels per character "
+                "(its width over its mean label length) times the mean label length; printed before training.")
 @click.option("--resize", type=click.Choice(RESIZES), default=DEFAULTS["resize"], show_default=True,
               help="How images become the input size: stretch to it, or pad (aspect ratio kept, centred on white). "
                    "Recorded in the model, so devices do the same.")
@@ -189,8 +204,9 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         _log(f"{arch}: {longest} heads for labels of {shortest} to {longest} characters; the heads after a "
              "shorter text learn an end class")
     sizes = D.image_sizes(labelled.paths)
-    rule = None if size else SIZE_RULE.format(height=AUTO_HEIGHT, stride=spec.time_stride)
-    size = size or D.choose_input_size(sizes, spec.time_stride)
+    rule = None
+    if not size:
+        size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base=init_from == str(BASE_DIR))
     for line in D.size_report(sizes, size, rule):
         _log(line)
     _quiet_tensorflow()

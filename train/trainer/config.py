@@ -16,6 +16,11 @@ from ._version import __version__
 #: The input size chosen from the data when --input-size is not given (stated once, printed with the size).
 SIZE_RULE = ("height {height}; width = {height} x the median width/height of the images, "
              "rounded to a multiple of {stride} (the arch's width per time step)")
+#: Appended to SIZE_RULE when the fit starts from the pre-trained base: the width also gives each
+#: character of the mean label length at least the base's pixels (its input width over its mean
+#: label length), so that narrow characters reach the scale at which the base learned to read.
+SIZE_SCALE_RULE = ("; at least {pixels:.1f} pixels per character of the mean label length ({length:.2f}), "
+                   "the pre-trained base's scale")
 #: The height of a chosen input size: that of the shipped models, enough for CAPTCHA glyphs.
 AUTO_HEIGHT = 50
 #: --select: keep the last epoch (the default; validation steers nothing, so its score is an

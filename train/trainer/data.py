@@ -426,13 +426,21 @@ def image_sizes(paths: list[Path], sample: int = SIZE_SAMPLE) -> Counter:
     return sizes
 
 
-def choose_input_size(sizes: Counter, stride: int, height: int = AUTO_HEIGHT) -> tuple[int, int]:
-    """The input size of :data:`trainer.config.SIZE_RULE` for images of these sizes."""
+def choose_input_size(sizes: Counter, stride: int, height: int = AUTO_HEIGHT,
+                      min_width: float = 0.0) -> tuple[int, int]:
+    """The input size of :data:`trainer.config.SIZE_RULE` for images of these sizes; the width is
+    at least ``min_width`` (:data:`trainer.config.SIZE_SCALE_RULE`), rounded the same way."""
     if not sizes:
         raise DataError("expected readable images to choose an input size from, got none; pass --input-size HxW")
     aspects = np.repeat([w / h for h, w in sizes], list(sizes.values()))
-    width = max(stride, int(round(height * float(np.median(aspects)) / stride)) * stride)
-    return height, width
+    width = max(height * float(np.median(aspects)), min_width)
+    return height, max(stride, int(round(width / stride)) * stride)
+
+
+def mean_length(labels: list[str]) -> float:
+    if not labels:
+        raise DataError("expected at least one labelled image, got none")
+    return float(np.mean([len(l) for l in labels]))
 
 
 def size_report(sizes: Counter, size: tuple[int, int], rule: str | None) -> list[str]:

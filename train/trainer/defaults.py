@@ -9,6 +9,9 @@ TensorFlow is imported).
   and the model's layers have the base's shapes (the base's arch and width). A base that already
   knows where characters are skips the CTC blank plateau, which a small folder (a few optimizer
   steps an epoch) may never leave.
+- Input size, when fine-tuning from the base: at least :func:`base_pixels_per_character` for each
+  character of the mean label length (:data:`trainer.config.SIZE_SCALE_RULE`), so that narrow
+  characters reach the scale at which the base learned to read them.
 - Length: a budget of optimizer steps, not epochs, so that 200 labels and 5000 get the same
   amount of learning; the fit ends earlier once it has converged (see :mod:`trainer.train`).
 """
@@ -70,6 +73,15 @@ def base_config():
     from .runs import Run
 
     return Run(BASE_DIR).config if base_available() else None
+
+
+def base_pixels_per_character() -> float | None:
+    """The horizontal scale at which the base learned characters: its input width over its mean
+    label length (its corpus draws every length of its range equally often), or None without a base."""
+    base = base_config()
+    if base is None or not base.min_length or not base.max_length:
+        return None
+    return base.width / ((base.min_length + base.max_length) / 2)
 
 
 def choose(arch: str, init_from: str | None, images: int, width_mult: float) -> Choice:
