@@ -4,6 +4,7 @@ fits, exports int8, and is read back by ``captcha-edge predict``, with ``info`` 
 model's length range and resize policy."""
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -73,6 +74,9 @@ def test_fine_tuning_gives_narrow_characters_the_base_scale(train_cli, tmp_path)
     assert json.loads((tmp_path / "base" / "config.json").read_text())["width"] == 184
     out = train_cli("fit", "--data", folder, "--out", tmp_path / "scratch", "--init-from", "none", *quick).output
     assert "input size 50x100 (chosen: height 50;" in out and "pixels per character" not in out
+    named = os.path.relpath(defaults.BASE_DIR)  # the base named with --init-from, as a user might write it
+    out = train_cli("fit", "--data", folder, "--out", tmp_path / "named", "--init-from", named, *quick).output
+    assert "input size 50x184 (chosen: height 50;" in out
 
 
 def test_ctc_labels_too_long_for_the_time_steps_are_refused():

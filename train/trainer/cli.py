@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
@@ -206,7 +207,8 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     sizes = D.image_sizes(labelled.paths)
     rule = None
     if not size:
-        size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base=init_from == str(BASE_DIR))
+        from_base = init_from is not None and Path(init_from).resolve() == BASE_DIR  # auto, or the base named
+        size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base)
     for line in D.size_report(sizes, size, rule):
         _log(line)
     _quiet_tensorflow()
