@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import sys
-from pathlib import Path
 
 import click
 
@@ -21,9 +20,9 @@ from edge_runtime.options import REPORT_FORMATS
 from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
-from .defaults import (AUTO, BASE_DIR, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
+from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
                        PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
-                       base_pixels_per_character, choose)
+                       base_pixels_per_character, choose, is_base)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import (CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, FORBIDDEN, check_charset,
@@ -207,8 +206,7 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     sizes = D.image_sizes(labelled.paths)
     rule = None
     if not size:
-        from_base = init_from is not None and Path(init_from).resolve() == BASE_DIR  # auto, or the base named
-        size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base)
+        size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base=is_base(init_from))
     for line in D.size_report(sizes, size, rule):
         _log(line)
     _quiet_tensorflow()

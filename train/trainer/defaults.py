@@ -75,6 +75,12 @@ def base_config():
     return Run(BASE_DIR).config if base_available() else None
 
 
+def is_base(init_from: str | None) -> bool:
+    """Whether a fit from ``init_from`` starts from the pre-trained base: chosen by auto, or named
+    with --init-from in any spelling of its path."""
+    return init_from is not None and Path(init_from).resolve() == BASE_DIR
+
+
 def base_pixels_per_character() -> float | None:
     """The horizontal scale at which the base learned characters: its input width over its mean
     label length (its corpus draws every length of its range equally often), or None without a base."""
