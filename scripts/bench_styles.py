@@ -5,6 +5,9 @@ the default command, export the int8 file, and read the style's 300 unseen test 
     python scripts/make_styles.py --out data/styles          # the styles' data, from seeds
     python scripts/bench_styles.py --styles-dir data/styles --wilhelmy ../shared/data/wilhelmy
 
+    python scripts/make_styles.py --holdout --out data/holdout   # styles no default was chosen on
+    python scripts/bench_styles.py --holdout --styles-dir data/holdout --wilhelmy none
+
 The commands are the user's, with no other flag:
     captcha-train fit --data TRAIN --out RUN
     captcha-train export RUN --out MODEL.tflite
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+import holdout_styles
 from trainer import render
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -177,9 +181,11 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--styles-dir", type=Path, default=Path("data/styles"),
-                        help="made by scripts/make_styles.py (default: data/styles)")
-    parser.add_argument("--styles", default=",".join(render.STYLES), help="comma-separated (default: all)")
+    parser.add_argument("--styles-dir", type=Path,
+                        help="made by scripts/make_styles.py (default: data/styles, with --holdout data/holdout)")
+    parser.add_argument("--styles", help="comma-separated (default: every style of the set)")
+    parser.add_argument("--holdout", action="store_true",
+                        help="the held-out styles (scripts/holdout_styles.py) instead of the development styles")
     parser.add_argument("--labels", default="1000,200", help="label counts per style (default: 1000,200)")
     parser.add_argument("--wilhelmy", type=Path, default=os.environ.get("CAPTCHA_DATA"),
                         help="the Wilhelmy folder, also a row (default: $CAPTCHA_DATA; 'none', or unset: no row)")
@@ -195,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="self-training: give fit each cell's other training images as --unlabelled "
                              "(a table of its own; cells with no other images are left out)")
     args = parser.parse_args(argv)
-    args.styles = [s for s in args.styles.split(",") if s]
+    styles = holdout_styles.STYLES if args.holdout else render.STYLES
+    args.styles = [s for s in (args.styles or ",".join(styles)).split(",") if s]
+    args.styles_dir = args.styles_dir or Path("data/holdout" if args.holdout else "data/styles")
     args.labels = [int(n) for n in args.labels.split(",")]
     missing = [s for s in args.styles if not (args.styles_dir / s / "test").is_dir()]
     if missing:
         parser.error(f"expected {args.styles_dir}/<style>/train and test for {', '.join(missing)}; "
-                     f"run scripts/make_styles.py --out {args.styles_dir}")
+                     f"run scripts/make_styles.py{' --holdout' if args.holdout else ''} --out {args.styles_dir}")
     if args.wilhelmy is not None and str(args.wilhelmy) == "none":
         args.wilhelmy = None
     if args.wilhelmy and not args.wilhelmy.is_dir():

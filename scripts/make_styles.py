@@ -3,6 +3,7 @@ folder and a test folder drawn from different seeds (the test images are never s
 
     python scripts/make_styles.py --out data/styles            # 1000 train + 300 test per style
     python scripts/make_styles.py --out data/styles --styles ripple,tiles --train 200
+    python scripts/make_styles.py --holdout --out data/holdout   # the held-out styles (holdout_styles.py)
 
 Files are named LABEL_INDEX.png (the trainer takes the text before the first ``_``). A folder that
 already holds the images is left as it is, so running it again costs nothing. data/ is not in git:
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import holdout_styles
 from trainer import render
 
 SPLITS = {"train": 1, "test": 2}  # a split's seed stream; train and test never share one
@@ -29,7 +31,7 @@ def split_rng(seed: int, style: str, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(style.encode()), SPLITS[split]])
 
 
-def make(style: render.Style, folder: Path, count: int, rng: np.random.Generator) -> int:
+def make(style: render.Style | holdout_styles.HeldOutStyle, folder: Path, count: int, rng: np.random.Generator) -> int:
     """Write ``count`` images; returns how many were written (0 if the folder was complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     if len(list(folder.glob("*.png"))) == count:
@@ -47,18 +49,23 @@ def make(style: render.Style, folder: Path, count: int, rng: np.random.Generator
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data/styles"), help="parent folder (default: data/styles)")
-    parser.add_argument("--styles", default=",".join(render.STYLES), help="comma-separated style names (default: all)")
+    parser.add_argument("--styles", help="comma-separated style names (default: all of the set)")
+    parser.add_argument("--holdout", action="store_true",
+                        help="the held-out styles of scripts/holdout_styles.py, never used to choose a default, "
+                             "instead of the development styles of trainer.render")
     parser.add_argument("--train", type=int, default=1000, help="training images per style (default: 1000)")
     parser.add_argument("--test", type=int, default=300, help="test images per style (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.styles.split(",") if n.strip()]
-    unknown = [n for n in names if n not in render.STYLES]
+    styles = holdout_styles.STYLES if args.holdout else render.STYLES
+    names = [n.strip() for n in (args.styles or ",".join(styles)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in styles]
     if unknown:
-        parser.error(f"expected styles from {', '.join(render.STYLES)}, got {', '.join(unknown)}")
-    print(f"{len(render.fonts())} fonts", file=sys.stderr)
+        parser.error(f"expected styles from {', '.join(styles)}, got {', '.join(unknown)}")
+    if not args.holdout:
+        print(f"{len(render.fonts())} fonts", file=sys.stderr)
     for name in names:
-        style = render.STYLES[name]
+        style = styles[name]
         for split, count in (("train", args.train), ("test", args.test)):
             start = time.perf_counter()
             wrote = make(style, args.out / name / split, count, split_rng(args.seed, name, split))

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from trainer import render
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import holdout_styles  # noqa: E402  (a script's module, as make_styles.py imports it)
 from trainer.data import label_from_name
 from trainer.train import map_classes
 
@@ -71,6 +74,42 @@ def test_make_styles_train_and_test_come_from_different_seeds(tmp_path):
     assert len(train) == 5 and len(test) == 5 and not train & test
     again = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
     assert "already there" in again
+
+
+@pytest.mark.parametrize("name", sorted(holdout_styles.STYLES))
+def test_every_held_out_style_is_seeded_and_draws_its_label(name):
+    style = holdout_styles.STYLES[name]
+    (image, label), (again, same) = (style.sample(np.random.default_rng(s)) for s in (3, 3))
+    other, _ = style.sample(np.random.default_rng(4))
+    assert np.array_equal(image, again) and label == same and not np.array_equal(image, other)
+    assert image.dtype == np.uint8 and image.shape == (style.height, style.width, 3)
+    assert set(label) <= set(style.charset) and style.lengths[0] <= len(label) <= style.lengths[1]
+    assert image.std() > 10  # something is drawn
+
+
+def test_held_out_glyphs_put_ink_where_the_text_is():
+    rng = np.random.default_rng(0)
+    w = holdout_styles.glyph("W", holdout_styles.FACES[0], 30, 2, 0.0)
+    assert w.shape[0] >= 25 and (w > 128).mean() > 0.1  # cropped to its ink, about 30 pixels high
+    assert holdout_styles.glyph(" ", holdout_styles.FACES[0], 30, 2, 0.0).max() == 0
+    mask = holdout_styles.place([w, w, w], 50, 170, 0.2, rng)
+    assert mask.shape == (50, 170) and (mask > 128).sum() >= 3 * (w > 128).sum() * 0.5
+
+
+def test_make_styles_holdout_writes_the_held_out_set(tmp_path):
+    cmd = [sys.executable, str(ROOT / "scripts" / "make_styles.py"), "--holdout", "--out", str(tmp_path),
+           "--train", "3", "--test", "3"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(holdout_styles.STYLES)
+    train = {p.read_bytes() for p in (tmp_path / "smudge" / "train").glob("*.png")}
+    test = {p.read_bytes() for p in (tmp_path / "smudge" / "test").glob("*.png")}
+    assert len(train) == 3 and len(test) == 3 and not train & test
+    wrong = subprocess.run(cmd + ["--styles", "ripple"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "hershey" in wrong.stderr  # the development styles are not held out
+    bench = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_styles.py"), "--holdout", "--styles-dir",
+                            str(tmp_path / "none"), "--wilhelmy", "none"], capture_output=True, text=True)
+    assert bench.returncode == 2  # bench_styles --holdout takes every held-out style and says how to make them
+    assert "hershey, dotmatrix, smudge" in bench.stderr and "make_styles.py --holdout" in bench.stderr
 
 
 def test_map_classes_copies_the_shared_characters():

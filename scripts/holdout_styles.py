@@ -1,0 +1,174 @@
+"""Held-out styles: CAPTCHA looks that no default was ever chosen on (issue #14 counts accuracy on
+styles nobody tuned for). They are drawn here, apart from trainer.render and its TrueType fonts,
+with OpenCV's Hershey vector faces only: the base never saw these glyphs, and the images do not
+depend on the fonts a machine has installed.
+
+    python scripts/make_styles.py --holdout --out data/holdout
+    python scripts/bench_styles.py --styles-dir data/holdout --styles hershey,dotmatrix,smudge --wilhelmy none
+
+Read them, report them, never tune on them: a default changed because of these rows makes them
+development styles, and then new held-out styles are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from trainer.render import DIGITS, LOWER, UPPER, random_label
+
+#: Hershey faces (cv2.FONT_ITALIC may be or-ed in).
+FACES = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
+
+
+@dataclass(frozen=True)
+class HeldOutStyle:
+    name: str
+    charset: str
+    lengths: tuple[int, int]
+    height: int
+    width: int
+    draw: Callable[[str, int, int, np.random.Generator], np.ndarray]
+    description: str
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """One (BGR image, label) pair, as trainer.render.Style.sample."""
+        label = random_label(rng, self.charset, self.lengths)
+        return self.draw(label, self.height, self.width, rng), label
+
+
+# ---- glyphs and layout ---------------------------------------------------------------------------
+
+def glyph(char: str, face: int, height: int, thickness: int, angle: float) -> np.ndarray:
+    """One character's mask (uint8, 0 or 255), its cap height about ``height`` pixels, rotated
+    by ``angle`` degrees and cropped to its ink."""
+    scale = height / 22.0  # Hershey capitals are about 22 pixels high at scale 1
+    (w, h), base = cv2.getTextSize(char, face, scale, thickness)
+    pad = thickness + height // 2
+    canvas = np.zeros((h + base + 2 * pad, w + 2 * pad), np.uint8)
+    cv2.putText(canvas, char, (pad, pad + h), face, scale, 255, thickness, cv2.LINE_AA)
+    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
+    canvas = cv2.warpAffine(canvas, cv2.getRotationMatrix2D(centre, angle, 1.0), canvas.shape[::-1])
+    ys, xs = np.nonzero(canvas > 40)
+    return canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else canvas[:1, :1]
+
+
+def place(glyphs: list[np.ndarray], height: int, width: int, gap: float, rng: np.random.Generator,
+          jitter: float = 0.1) -> np.ndarray:
+    """The glyphs side by side, ``gap`` times the mean glyph width apart, centred with a little
+    vertical jitter, shrunk as a whole if they do not fit: a (height, width) mask."""
+    widths = [g.shape[1] for g in glyphs]
+    step = gap * float(np.mean(widths))
+    total = sum(widths) + step * (len(glyphs) - 1)
+    tallest = max(g.shape[0] for g in glyphs)
+    row = np.zeros((int(tallest * (1 + 2 * jitter)) + 2, int(total) + 2), np.uint8)
+    x = 0.0
+    for g in glyphs:
+        y = int((row.shape[0] - g.shape[0]) / 2 + rng.uniform(-jitter, jitter) * tallest)
+        y = min(max(y, 0), row.shape[0] - g.shape[0])
+        xi = int(round(x))
+        region = row[y:y + g.shape[0], xi:xi + g.shape[1]]
+        np.maximum(region, g[:, :region.shape[1]], out=region)
+        x += g.shape[1] + step
+    fit = min(0.9 * width / row.shape[1], 0.8 * height / row.shape[0], 1.0)
+    row = cv2.resize(row, (max(1, int(row.shape[1] * fit)), max(1, int(row.shape[0] * fit))),
+                     interpolation=cv2.INTER_AREA)
+    mask = np.zeros((height, width), np.uint8)
+    top = int(rng.integers(0, height - row.shape[0] + 1))
+    left = int(rng.integers(0, width - row.shape[1] + 1))
+    mask[top:top + row.shape[0], left:left + row.shape[1]] = row
+    return mask
+
+
+def colour(rng: np.random.Generator, low: int, high: int) -> np.ndarray:
+    return rng.integers(low, high, 3).astype(np.float32)
+
+
+def ink(paper: np.ndarray, mask: np.ndarray, ink_colour: np.ndarray) -> np.ndarray:
+    """``ink_colour`` laid over ``paper`` (float32 BGR) where ``mask`` is set, anti-aliased."""
+    alpha = (mask.astype(np.float32) / 255.0)[..., None]
+    return paper * (1 - alpha) + ink_colour * alpha
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+# ---- the styles ----------------------------------------------------------------------------------
+
+def _hershey(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Single-stroke vector capitals, one face per image, each character rotated and sized on its
+    own; pale noisy paper, two thin polylines, the whole image tilted in perspective."""
+    face = int(rng.choice(FACES)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    thickness = int(rng.integers(1, 4))
+    glyphs = [glyph(c, face, int(rng.integers(24, 34)), thickness, rng.uniform(-25, 25)) for c in label]
+    mask = place(glyphs, height, width, rng.uniform(0.05, 0.35), rng, jitter=0.15)
+    paper = colour(rng, 200, 256) + rng.normal(0, 12, (height, width, 1)).astype(np.float32)
+    ink_colour = colour(rng, 0, 100)
+    image = ink(np.broadcast_to(paper, (height, width, 3)).copy(), mask, ink_colour)
+    for _ in range(2):
+        points = np.stack([np.linspace(0, width, 6), rng.uniform(0, height, 6)], 1).astype(np.int32)
+        cv2.polylines(image, [points], False, tuple(float(v) for v in colour(rng, 0, 140)), 1, cv2.LINE_AA)
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    moved = (corners + rng.uniform(-0.04, 0.04, (4, 2)) * [width, height]).astype(np.float32)
+    image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, moved), (width, height),
+                                borderMode=cv2.BORDER_REPLICATE)
+    return to_uint8(image)
+
+
+def _dotmatrix(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Letters made of round dots (a bold Hershey mask sampled on a grid), each dot coloured, on a
+    field of large faint discs."""
+    glyphs = [glyph(c, cv2.FONT_HERSHEY_DUPLEX, int(rng.integers(26, 32)), 4, rng.uniform(-8, 8)) for c in label]
+    mask = place(glyphs, height, width, rng.uniform(0.15, 0.35), rng, jitter=0.05)
+    image = np.broadcast_to(colour(rng, 150, 256), (height, width, 3)).copy()
+    for _ in range(int(rng.integers(8, 16))):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(image, centre, int(rng.integers(6, 20)), tuple(float(v) for v in colour(rng, 120, 256)), -1,
+                   cv2.LINE_AA)
+    pitch = int(rng.integers(3, 5))
+    base_ink = colour(rng, 0, 110)
+    for y in range(pitch // 2, height, pitch):
+        for x in range(pitch // 2, width, pitch):
+            if mask[y, x] > 128:
+                dot = tuple(float(v) for v in np.clip(base_ink + rng.normal(0, 25, 3), 0, 255))
+                cv2.circle(image, (x, y), max(1, pitch // 2), dot, -1, cv2.LINE_AA)
+    return to_uint8(image)
+
+
+def _smudge(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Heavy letters drawn small and blown up, slanted as a block, smeared by motion blur and
+    saved as a low-quality JPEG over a mottled grey."""
+    small = (height // 2, width // 2)
+    face = int(rng.choice((cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX)))
+    glyphs = [glyph(c, face, int(rng.integers(13, 17)), 2, rng.uniform(-10, 10)) for c in label]
+    mask = place(glyphs, *small, rng.uniform(0.0, 0.2), rng, jitter=0.08)
+    shear = rng.uniform(-0.35, 0.35)
+    matrix = np.float32([[1, shear, -shear * small[0] / 2], [0, 1, 0]])
+    mask = cv2.warpAffine(mask, matrix, small[::-1])
+    mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+    mottle = cv2.resize(rng.normal(0, 1, (6, 18)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    grey = float(rng.uniform(150, 220))
+    paper = (grey + 18 * mottle)[..., None] + colour(rng, -12, 12)
+    image = ink(np.broadcast_to(paper, (height, width, 3)).copy(), mask, colour(rng, 0, 70))
+    length = int(rng.integers(3, 8))
+    kernel = np.zeros((length, length), np.float32)
+    cv2.line(kernel, (0, int(rng.integers(0, length))), (length - 1, int(rng.integers(0, length))), 1.0, 1)
+    image = cv2.filter2D(image, -1, kernel / kernel.sum())
+    return jpeg(to_uint8(image), int(rng.integers(15, 35)))
+
+
+STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
+    HeldOutStyle("hershey", DIGITS + UPPER, (5, 6), 64, 192, _hershey,
+                 "single-stroke vector capitals, rotated, thin polylines, perspective tilt"),
+    HeldOutStyle("dotmatrix", DIGITS + LOWER, (4, 6), 50, 170, _dotmatrix, "letters of coloured dots on a field of discs"),
+    HeldOutStyle("smudge", DIGITS + LOWER, (5, 7), 48, 180, _smudge, "low-resolution slanted letters, motion blur, JPEG 15-35"),
+)}
