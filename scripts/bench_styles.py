@@ -42,8 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
-import holdout_styles
 from trainer import render
+
+# The held-out styles live beside this script; named by path, as PYTHONSAFEPATH (or -P), which the
+# test runner sets, leaves a script's own folder off sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import holdout_styles  # noqa: E402
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 WILHELMY_TEST = 300
