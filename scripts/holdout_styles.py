@@ -87,6 +87,11 @@ def colour(rng: np.random.Generator, low: int, high: int) -> np.ndarray:
     return rng.integers(low, high, 3).astype(np.float32)
 
 
+def pen(rng: np.random.Generator, low: int, high: int) -> tuple[float, ...]:
+    """A random colour as OpenCV's drawing calls take it."""
+    return tuple(float(v) for v in colour(rng, low, high))
+
+
 def ink(paper: np.ndarray, mask: np.ndarray, ink_colour: np.ndarray) -> np.ndarray:
     """``ink_colour`` laid over ``paper`` (float32 BGR) where ``mask`` is set, anti-aliased."""
     alpha = (mask.astype(np.float32) / 255.0)[..., None]
@@ -116,7 +121,7 @@ def _hershey(label: str, height: int, width: int, rng: np.random.Generator) -> n
     image = ink(np.broadcast_to(paper, (height, width, 3)).copy(), mask, ink_colour)
     for _ in range(2):
         points = np.stack([np.linspace(0, width, 6), rng.uniform(0, height, 6)], 1).astype(np.int32)
-        cv2.polylines(image, [points], False, tuple(float(v) for v in colour(rng, 0, 140)), 1, cv2.LINE_AA)
+        cv2.polylines(image, [points], False, pen(rng, 0, 140), 1, cv2.LINE_AA)
     corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     moved = (corners + rng.uniform(-0.04, 0.04, (4, 2)) * [width, height]).astype(np.float32)
     image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, moved), (width, height),
@@ -132,8 +137,7 @@ def _dotmatrix(label: str, height: int, width: int, rng: np.random.Generator) ->
     image = np.broadcast_to(colour(rng, 150, 256), (height, width, 3)).copy()
     for _ in range(int(rng.integers(8, 16))):
         centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        cv2.circle(image, centre, int(rng.integers(6, 20)), tuple(float(v) for v in colour(rng, 120, 256)), -1,
-                   cv2.LINE_AA)
+        cv2.circle(image, centre, int(rng.integers(6, 20)), pen(rng, 120, 256), -1, cv2.LINE_AA)
     pitch = int(rng.integers(3, 5))
     base_ink = colour(rng, 0, 110)
     for y in range(pitch // 2, height, pitch):

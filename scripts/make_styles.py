@@ -1,5 +1,6 @@
-"""Make the development benchmark's data: for every style of trainer.render.STYLES, a training
-folder and a test folder drawn from different seeds (the test images are never seen in training).
+"""Make the development benchmark's data: for every style of trainer.render.STYLES (with --holdout,
+of scripts/holdout_styles.py), a training folder and a test folder drawn from different seeds (the
+test images are never seen in training).
 
     python scripts/make_styles.py --out data/styles            # 1000 train + 300 test per style
     python scripts/make_styles.py --out data/styles --styles ripple,tiles --train 200
