@@ -42,10 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer import render
-
-# The held-out styles live beside this script; named by path, as PYTHONSAFEPATH (or -P), which the
-# test runner sets, leaves a script's own folder off sys.path.
+# The style sets live in holdout_styles.py, beside this script; named by path, as PYTHONSAFEPATH
+# (or -P), which the test runner sets, leaves a script's own folder off sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import holdout_styles  # noqa: E402
 
@@ -205,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="self-training: give fit each cell's other training images as --unlabelled "
                              "(a table of its own; cells with no other images are left out)")
     args = parser.parse_args(argv)
-    styles = holdout_styles.STYLES if args.holdout else render.STYLES
+    styles, folder = holdout_styles.style_set(args.holdout)
     args.styles = [s for s in (args.styles or ",".join(styles)).split(",") if s]
-    args.styles_dir = args.styles_dir or Path("data/holdout" if args.holdout else "data/styles")
+    args.styles_dir = args.styles_dir or folder
     args.labels = [int(n) for n in args.labels.split(",")]
     missing = [s for s in args.styles if not (args.styles_dir / s / "test").is_dir()]
     if missing:

@@ -3,8 +3,8 @@ styles nobody tuned for). They are drawn here, apart from trainer.render and its
 with OpenCV's Hershey vector faces only: the base never saw these glyphs, and the images do not
 depend on the fonts a machine has installed.
 
-    python scripts/make_styles.py --holdout --out data/holdout
-    python scripts/bench_styles.py --styles-dir data/holdout --styles hershey,dotmatrix,smudge --wilhelmy none
+    python scripts/make_styles.py --holdout                     # into data/holdout (style_set)
+    python scripts/bench_styles.py --holdout --wilhelmy none
 
 Read them, report them, never tune on them: a default changed because of these rows makes them
 development styles, and then new held-out styles are needed.
@@ -13,11 +13,13 @@ development styles, and then new held-out styles are needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from trainer import render
 from trainer.render import DIGITS, LOWER, UPPER, random_label
 
 #: Hershey faces (cv2.FONT_ITALIC may be or-ed in).
@@ -176,3 +178,9 @@ STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("dotmatrix", DIGITS + LOWER, (4, 6), 50, 170, _dotmatrix, "letters of coloured dots on a field of discs"),
     HeldOutStyle("smudge", DIGITS + LOWER, (5, 7), 48, 180, _smudge, "low-resolution slanted letters, motion blur, JPEG 15-35"),
 )}
+
+
+def style_set(holdout: bool) -> tuple[dict, Path]:
+    """The styles make_styles.py and bench_styles.py work on, and the folder they go in by default:
+    these held-out ones, or the development styles of trainer.render."""
+    return (STYLES, Path("data/holdout")) if holdout else (render.STYLES, Path("data/styles"))

@@ -53,7 +53,7 @@ def make(style: render.Style | holdout_styles.HeldOutStyle, folder: Path, count:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("data/styles"), help="parent folder (default: data/styles)")
+    parser.add_argument("--out", type=Path, help="parent folder (default: data/styles, with --holdout data/holdout)")
     parser.add_argument("--styles", help="comma-separated style names (default: all of the set)")
     parser.add_argument("--holdout", action="store_true",
                         help="the held-out styles of scripts/holdout_styles.py, never used to choose a default, "
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=300, help="test images per style (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     args = parser.parse_args(argv)
-    styles = holdout_styles.STYLES if args.holdout else render.STYLES
+    styles, folder = holdout_styles.style_set(args.holdout)
+    args.out = args.out or folder
     names = [n.strip() for n in (args.styles or ",".join(styles)).split(",") if n.strip()]
     unknown = [n for n in names if n not in styles]
     if unknown:
