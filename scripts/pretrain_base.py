@@ -32,7 +32,6 @@ COMMON = ["--arch", "convctc-fast", "--val-fraction", "0.05", "--select", "last"
 STAGES = (("run", ["--init-from", "none", "--epochs", "11", "--learning-rate", "0.003"]),
           ("run-s2", ["--epochs", "3", "--learning-rate", "0.001"]),
           ("run-s3", ["--epochs", "2", "--learning-rate", "0.0003"]))
-SHIPPED_NAME = "base-alnum-int8"
 
 
 def run(*args: str) -> None:
@@ -61,7 +60,7 @@ def fit_stages(corpus: Path, work: Path) -> None:
 def ship(fit_run: Path) -> None:
     """train/trainer/base/: config.json, last.weights.h5 (weights only) and command.txt (this script);
     converted/: the int8 file."""
-    from trainer.defaults import BASE_DIR
+    from trainer.defaults import BASE_DIR, BASE_MODEL
     from trainer.runs import Run
 
     source = Run(fit_run)
@@ -73,7 +72,7 @@ def ship(fit_run: Path) -> None:
     # The script is the command that made the base (its stages in order), so the base's own
     # --init-from (a stage on this machine) is not kept: a fit chain stops at the base.
     (BASE_DIR / "command.txt").write_text(shlex.join(["python", "scripts/pretrain_base.py", "--work", "data/pretrain"]) + "\n")
-    shipped = ROOT / "converted" / f"{SHIPPED_NAME}.tflite"
+    shipped = ROOT / "converted" / f"{BASE_MODEL}.tflite"
     run("captcha-train", "export", str(fit_run), "--out", str(shipped),
         "--overwrite", "--max-accuracy-drop", "1")  # its own reads of the hard mixed corpus are no measure of it
     print(f"shipped {BASE_DIR} and {shipped}; now run scripts/reference_texts.py and scripts/converted_table.py")

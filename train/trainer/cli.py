@@ -22,7 +22,7 @@ from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
 from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
                        PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
-                       base_pixels_per_character, choose, is_base)
+                       TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, base_pixels_per_character, choose, is_base)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import (CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, FORBIDDEN, check_charset,
@@ -150,7 +150,10 @@ def main() -> None:
               help=f"Start from another run's weights for every layer of the same name and shape (e.g. a cnn "
                    f"from a convctc run: same trunk); that run must not have trained on this run's validation images. "
                    f"auto: the pre-trained base (0-9a-zA-Z, shipped with the trainer) when the folder has at most "
-                   f"{FINE_TUNE_MAX} labelled images and the model has the base's arch and width; none: from scratch.")
+                   f"{FINE_TUNE_MAX} labelled images and the model has the base's arch and width; then, if the base "
+                   f"misreads more than {TWO_STARTS_ABOVE_CER:.0%} of the characters of {ZERO_SHOT_SAMPLE} of them "
+                   f"(OUT/starts.json), fit trains from the base and from scratch (OUT/from-base, OUT/from-scratch) and "
+                   f"keeps the lower validation loss in OUT. none: from scratch.")
 @click.option("--folds", type=click.IntRange(2), default=None,
               help="Cross-validation: deal the seeded order into K folds. Alone, fits every fold in turn into "
                    "OUT/fold-1..K and writes OUT/cv.json; with --fold, fits that fold only, into OUT.")
@@ -197,6 +200,14 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     if not unlabelled_dir and not folds and len(labelled.labels) < SELF_TRAIN_HINT_BELOW:
         _log(f"{len(labelled.labels)} labelled images: if you have unlabelled images of the same style, "
              "--unlabelled DIR lets the model learn from them too (self-training)")
+    two_starts = None
+    if init_from == AUTO and is_base(choice.init_from) and not unlabelled_dir and not folds:
+        from trainer.starts import plan, record
+
+        read = plan(out, overwrite, labelled.paths, labelled.labels, seed, log=_log)
+        if read is not None:
+            record(out, read)  # before the fit, so that a resume keeps this plan
+            two_starts = read if read.two_starts else None
     arch, init_from = choice.arch, choice.init_from
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
@@ -226,6 +237,11 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         from trainer.selftrain import fit_self_trained
 
         fit_self_trained(config, out, overwrite=overwrite, log=_log, command=_command())
+        return
+    if two_starts:
+        from trainer.starts import fit_two_starts
+
+        fit_two_starts(config, out, two_starts, overwrite=overwrite, log=_log, command=_command())
         return
     fit_all = fit_folds if folds and fold is None else run_fit
     fit_all(config, out, overwrite=overwrite, log=_log, command=_command())

@@ -9,6 +9,10 @@ TensorFlow is imported).
   and the model's layers have the base's shapes (the base's arch and width). A base that already
   knows where characters are skips the CTC blank plateau, which a small folder (a few optimizer
   steps an epoch) may never leave.
+- Two starts: when the base, read zero-shot on a sample of the folder, misreads more than
+  :data:`TWO_STARTS_ABOVE_CER` of the characters, it knows little of the style and its head start
+  may cost; ``fit`` then also trains from scratch and keeps the lower validation loss
+  (:mod:`trainer.starts`).
 - Input size, when fine-tuning from the base: at least :func:`base_pixels_per_character` for each
   character of the mean label length (:data:`trainer.config.SIZE_SCALE_RULE`), so that narrow
   characters reach the scale at which the base learned to read them.
@@ -27,6 +31,15 @@ AUTO, NONE = "auto", "none"
 #: The pre-trained base, installed with the trainer (not with the runtime): a run directory
 #: holding config.json and last.weights.h5 (weights only, no optimizer state).
 BASE_DIR = Path(__file__).resolve().parent / "base"
+#: The base's int8 file, shipped with the runtime (converted/): the zero-shot read of two starts.
+BASE_MODEL = "base-alnum-int8"
+#: Two starts when the base misreads more than this fraction of the characters of the folder's
+#: sample (case folded): it reads fewer than half. On the development styles it misread 11-36 %
+#: and fitting from it gave the most at 200 labels; on the held-out dotmatrix it misread 98 % and
+#: from scratch read 13-17 images of 300 more. Between those, a round half.
+TWO_STARTS_ABOVE_CER = 0.5
+#: Labelled images the base reads for that (a seeded sample; a second or two on a Pi-class CPU).
+ZERO_SHOT_SAMPLE = 200
 #: The arch chosen when there is no base to follow.
 FALLBACK_ARCH = "convctc-fast"
 #: Fine-tune from the base up to this many labelled images; peers' trainers ask for 5-10 k
