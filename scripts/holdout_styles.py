@@ -172,11 +172,82 @@ def _smudge(label: str, height: int, width: int, rng: np.random.Generator) -> np
     return jpeg(to_uint8(image), int(rng.integers(15, 35)))
 
 
+#: Seven-segment cells: the lit segments of each character (a top, b upper right, c lower right,
+#: d bottom, e lower left, f upper left, g middle), digits and the letters a display can show.
+SEGMENTS = {"0": "abcdef", "1": "bc", "2": "abdeg", "3": "abcdg", "4": "bcfg", "5": "acdfg", "6": "acdefg",
+            "7": "abc", "8": "abcdefg", "9": "abcdfg", "A": "abcefg", "b": "cdefg", "C": "adef", "d": "bcdeg",
+            "E": "adefg", "F": "aefg", "H": "bcefg", "J": "bcde", "L": "def", "n": "ceg", "o": "cdeg",
+            "P": "abefg", "r": "eg", "t": "defg", "U": "bcdef", "y": "bcdfg"}
+#: Each segment's ends in a cell of width 1 and height 2 (x right, y down).
+SEGMENT_ENDS = {"a": ((0, 0), (1, 0)), "b": ((1, 0), (1, 1)), "c": ((1, 1), (1, 2)), "d": ((0, 2), (1, 2)),
+                "e": ((0, 1), (0, 2)), "f": ((0, 0), (0, 1)), "g": ((0, 1), (1, 1))}
+
+
+def _segments(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A seven-segment display: slanted bars lit in one colour on a dark or pale panel, the unlit
+    segments faintly visible, scan lines, a glow, and a little rotation."""
+    size = float(rng.uniform(0.26, 0.34)) * height  # a cell's width; its height is twice that
+    thick = max(2, int(round(size * rng.uniform(0.18, 0.28))))
+    slant = rng.uniform(0.0, 0.25)
+    pitch = size * rng.uniform(1.5, 1.9)
+    total = pitch * (len(label) - 1) + size + 2 * size * slant
+    left = rng.uniform(0.03, max(0.04, 1 - total / width - 0.03)) * width
+    top = (height - 2 * size) / 2 + rng.uniform(-0.08, 0.08) * height
+    lit, unlit = np.zeros((height, width), np.uint8), np.zeros((height, width), np.uint8)
+    for i, char in enumerate(label):
+        x0 = left + i * pitch
+        for seg, (p, q) in SEGMENT_ENDS.items():
+            ends = []
+            for (x, y), (ox, oy) in ((p, q), (q, p)):
+                x, y = x + 0.12 * (ox - x), y + 0.12 * (oy - y)  # a gap where segments meet
+                ends.append((int(round(x0 + size * (x + slant * (2 - y)))), int(round(top + size * y))))
+            cv2.line(lit if seg in SEGMENTS[char] else unlit, ends[0], ends[1], 255, thick, cv2.LINE_AA)
+    dark = rng.random() < 0.5
+    panel = colour(rng, 0, 50) if dark else colour(rng, 150, 210)
+    glow = colour(rng, 150, 256) if dark else colour(rng, 0, 60)
+    image = np.broadcast_to(panel, (height, width, 3)).copy() + rng.normal(0, 6, (height, width, 1)).astype(np.float32)
+    image = ink(image, (unlit * rng.uniform(0.08, 0.2)).astype(np.uint8), glow)
+    if dark:
+        halo = cv2.GaussianBlur(lit, (0, 0), thick)
+        image = ink(image, (halo * 0.5).astype(np.uint8), glow)
+    image = ink(image, lit, glow)
+    image[::int(rng.integers(2, 4))] *= rng.uniform(0.75, 0.95)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-5, 5), 1.0)
+    image = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    return to_uint8(image)
+
+
+def _script(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """OpenCV's Hershey script faces in one ink colour on ruled paper, waved along the rows, with
+    a few ink dots."""
+    face = int(rng.choice((cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)))
+    thickness = int(rng.integers(1, 3))
+    glyphs = [glyph(c, face, int(rng.integers(22, 30)), thickness, rng.uniform(-6, 6)) for c in label]
+    mask = place(glyphs, height, width, rng.uniform(-0.05, 0.15), rng, jitter=0.12)
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    cols = np.arange(width, dtype=np.float32)[None, :]
+    phase, wave = rng.uniform(0, 2 * np.pi), rng.uniform(2, 4)
+    map_y = rows + wave * np.sin(cols / rng.uniform(18, 30) + phase)
+    mask = cv2.remap(mask, np.broadcast_to(cols, (height, width)).copy(), map_y.astype(np.float32), cv2.INTER_LINEAR)
+    paper = np.broadcast_to(colour(rng, 215, 256), (height, width, 3)).copy()
+    spacing = int(rng.integers(11, 17))
+    for y in range(int(rng.integers(2, spacing)), height, spacing):
+        cv2.line(paper, (0, y), (width, y), pen(rng, 120, 200), 1, cv2.LINE_AA)
+    image = ink(paper, mask, colour(rng, 0, 120))
+    for _ in range(int(rng.integers(0, 4))):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(image, centre, int(rng.integers(1, 3)), pen(rng, 0, 120), -1, cv2.LINE_AA)
+    return to_uint8(image)
+
+
 STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("hershey", DIGITS + UPPER, (5, 6), 64, 192, _hershey,
                  "single-stroke vector capitals, rotated, thin polylines, perspective tilt"),
     HeldOutStyle("dotmatrix", DIGITS + LOWER, (4, 6), 50, 170, _dotmatrix, "letters of coloured dots on a field of discs"),
     HeldOutStyle("smudge", DIGITS + LOWER, (5, 7), 48, 180, _smudge, "low-resolution slanted letters, motion blur, JPEG 15-35"),
+    HeldOutStyle("segments", "".join(SEGMENTS), (4, 7), 50, 200, _segments,
+                 "a seven-segment display, lit bars over faint unlit ones, scan lines"),
+    HeldOutStyle("script", DIGITS + LOWER, (4, 6), 60, 200, _script, "Hershey script faces on ruled paper, waved along the rows, ink dots"),
 )}
 
 

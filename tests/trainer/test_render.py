@@ -96,6 +96,13 @@ def test_held_out_glyphs_put_ink_where_the_text_is():
     assert mask.shape == (50, 170) and (mask > 128).sum() >= 3 * (w > 128).sum() * 0.5
 
 
+def test_every_seven_segment_character_lights_its_own_segments():
+    lit = {char: frozenset(segments) for char, segments in holdout_styles.SEGMENTS.items()}
+    assert len(set(lit.values())) == len(lit)  # no two characters look alike on the display
+    assert set().union(*lit.values()) == set(holdout_styles.SEGMENT_ENDS)
+    assert set(holdout_styles.STYLES["segments"].charset) == set(lit)
+
+
 def test_make_styles_holdout_writes_the_held_out_set(tmp_path):
     cmd = [sys.executable, str(ROOT / "scripts" / "make_styles.py"), "--holdout", "--out", str(tmp_path),
            "--train", "3", "--test", "3"]
@@ -109,7 +116,7 @@ def test_make_styles_holdout_writes_the_held_out_set(tmp_path):
     bench = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_styles.py"), "--holdout", "--styles-dir",
                             str(tmp_path / "none"), "--wilhelmy", "none"], capture_output=True, text=True)
     assert bench.returncode == 2  # bench_styles --holdout takes every held-out style and says how to make them
-    assert "hershey, dotmatrix, smudge" in bench.stderr and "make_styles.py --holdout" in bench.stderr
+    assert ", ".join(holdout_styles.STYLES) in bench.stderr and "make_styles.py --holdout" in bench.stderr
 
 
 def test_map_classes_copies_the_shared_characters():

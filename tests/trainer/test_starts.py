@@ -118,3 +118,12 @@ def test_a_start_the_user_names_is_the_only_one(train_cli, noise_data, tmp_path,
     out = tmp_path / "run"
     log = train_cli("fit", "--data", noise_data, "--out", out, *AS_BASE, *flag).output
     assert "two starts" not in log and not (out / STARTS_FILE).exists()
+
+
+def test_a_run_started_before_starts_json_resumes_as_one_fit(train_cli, noise_data, tmp_path):
+    out = tmp_path / "run"
+    args = ["fit", "--data", noise_data, "--out", out, *AS_BASE]
+    train_cli(*args, "--init-from", defaults.BASE_DIR)  # one fit from the base, as fit made them before
+    log = train_cli(*args).output
+    assert "reading" not in log and "two starts" not in log and "run already finished" in log
+    assert not (out / FROM_BASE).exists() and not (out / STARTS_FILE).exists()

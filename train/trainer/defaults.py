@@ -34,9 +34,10 @@ BASE_DIR = Path(__file__).resolve().parent / "base"
 #: The base's int8 file, shipped with the runtime (converted/): the zero-shot read of two starts.
 BASE_MODEL = "base-alnum-int8"
 #: Two starts when the base misreads more than this fraction of the characters of the folder's
-#: sample (case folded): it reads fewer than half. On the development styles it misread 11-36 %
-#: and fitting from it gave the most at 200 labels; on the held-out dotmatrix it misread 98 % and
-#: from scratch read 13-17 images of 300 more. Between those, a round half.
+#: sample (case folded): it reads fewer than half. On the development styles and Wilhelmy it
+#: misread 6-27 %, and fitting from it gave the most at 200 labels; on the held-out dotmatrix it
+#: misread 97 %, and from scratch read 13-17 images of 300 more. Between those, a round half;
+#: the choice itself is made by validation, so a needless second start costs time, not accuracy.
 TWO_STARTS_ABOVE_CER = 0.5
 #: Labelled images the base reads for that (a seeded sample; a second or two on a Pi-class CPU).
 ZERO_SHOT_SAMPLE = 200

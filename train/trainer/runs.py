@@ -8,6 +8,8 @@ command, the cross-validation summary, and the Keras model rebuilt from them (:m
     RUN_DIR/last.weights.h5, best.weights.h5 (--select best), skipped.json, command.txt
     RUN_DIR/cv.json, RUN_DIR/fold-K/   with --folds K and no --fold: the summary, and one run per fold
     RUN_DIR/teacher/, pseudo-labels.tsv  with --unlabelled: the run on the labelled images alone, and its trusted reads
+    RUN_DIR/starts.json, from-base/, from-scratch/  fit from the base chosen by --init-from auto: the base's
+                            zero-shot read; with two starts, the two fits (RUN_DIR holds a copy of the kept one)
 
 Keras is imported only by :meth:`Run.load_keras`."""
 

@@ -106,6 +106,8 @@ def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels:
     """The zero-shot read that decides between one start and two, for a fit from the base chosen by
     --init-from auto: the one recorded when the run in ``out`` started (a resume keeps its plan),
     none for a run started before starts.json was written (it resumes as one fit), else read now."""
+    if overwrite:
+        discard(out)  # a two-start run's fits too, whether or not this fit has two starts
     read = None if overwrite else recorded(out)
     if read is not None:
         log(f"{read.describe()} (read when {out} started)")
