@@ -202,12 +202,10 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
              "--unlabelled DIR lets the model learn from them too (self-training)")
     two_starts = None
     if init_from == AUTO and is_base(choice.init_from) and not unlabelled_dir and not folds:
-        from trainer.starts import plan, record
+        from trainer.starts import plan
 
         read = plan(out, overwrite, labelled.paths, labelled.labels, seed, log=_log)
-        if read is not None:
-            record(out, read)  # before the fit, so that a resume keeps this plan
-            two_starts = read if read.two_starts else None
+        two_starts = read if read is not None and read.two_starts else None
     arch, init_from = choice.arch, choice.init_from
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
@@ -241,7 +239,7 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     if two_starts:
         from trainer.starts import fit_two_starts
 
-        fit_two_starts(config, out, two_starts, overwrite=overwrite, log=_log, command=_command())
+        fit_two_starts(config, out, two_starts, log=_log, command=_command())
         return
     fit_all = fit_folds if folds and fold is None else run_fit
     fit_all(config, out, overwrite=overwrite, log=_log, command=_command())

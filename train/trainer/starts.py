@@ -2,7 +2,7 @@
 
 The base gets a small folder off the CTC blank plateau, and where it reads a style at all it
 gives the most at 200 labels. On a style whose glyphs it does not know, its head start costs
-instead: fitted from it, the held-out ``dotmatrix`` (of which the base reads 2 % of the
+instead: fitted from it, the held-out ``dotmatrix`` (of which the base reads 3 % of the
 characters) read 13-17 of 300 test images fewer than fitted from scratch. So, before it fits,
 ``fit`` has the base's int8 file read a seeded sample of the labelled images through the runtime
 (:func:`zero_shot`). When it misreads more than :data:`trainer.defaults.TWO_STARTS_ABOVE_CER` of
@@ -105,13 +105,15 @@ def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels:
          log=print) -> ZeroShot | None:
     """The zero-shot read that decides between one start and two, for a fit from the base chosen by
     --init-from auto: the one recorded when the run in ``out`` started (a resume keeps its plan),
-    none for a run started before starts.json was written (it resumes as one fit), else read now."""
+    none for a run started before starts.json was written (it resumes as one fit), else read now
+    and recorded before any fit. --overwrite discards a two-start run's fits first, whether or
+    not this fit has two starts."""
     if overwrite:
-        discard(out)  # a two-start run's fits too, whether or not this fit has two starts
-    read = None if overwrite else recorded(out)
+        discard(out)
+    read = recorded(out)
     if read is not None:
         log(f"{read.describe()} (read when {out} started)")
-    elif not overwrite and Run(out).config_file.exists():
+    elif Run(out).config_file.exists():
         return None
     else:
         log(f"reading {min(len(paths), defaults.ZERO_SHOT_SAMPLE)} of the labelled images with the pre-trained base")
@@ -120,6 +122,7 @@ def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels:
             log(f"no {defaults.BASE_MODEL} model is installed with the runtime: one fit, from the base")
             return None
         log(read.describe())
+        record(out, read)
     threshold = f"{defaults.TWO_STARTS_ABOVE_CER:.0%} of the characters"
     if read.two_starts:
         log(f"it misreads more than {threshold}: it knows little of this style, so fit trains twice, from the base "
@@ -128,11 +131,6 @@ def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels:
     else:
         log(f"it misreads at most {threshold}: one fit, from the base")
     return read
-
-
-def kept_val(state: dict) -> tuple[float, float]:
-    """The kept epoch's validation loss and accuracy (with --select last, the last epoch's)."""
-    return state["best_val_loss"], state["best_val_accuracy"]
 
 
 def discard(out: str | os.PathLike) -> None:
@@ -145,36 +143,32 @@ def discard(out: str | os.PathLike) -> None:
 
 
 def adopt(chosen: Run, out: Run) -> None:
-    """Copy the chosen fit's files into ``out``; the state last, so that a copy cut short by a
-    kill is never taken for a finished run (a resume copies again)."""
+    """Copy the chosen fit's files into ``out``, each whole; the state last, so that a copy cut
+    short by a kill is never taken for a finished run (a resume copies again)."""
     out.state_file.unlink(missing_ok=True)
-    for name in FILES.values():
-        source = chosen.root / name
-        if source.exists() and name != FILES["state_file"]:
+    state = FILES["state_file"]
+    for name in [n for n in FILES.values() if n != state] + [state]:
+        if (chosen.root / name).exists():
             tmp = out.root / (name + ".tmp")
-            shutil.copyfile(source, tmp)
+            shutil.copyfile(chosen.root / name, tmp)
             os.replace(tmp, out.root / name)
-    tmp = out.root / (FILES["state_file"] + ".tmp")
-    shutil.copyfile(chosen.state_file, tmp)
-    os.replace(tmp, out.state_file)
 
 
-def fit_two_starts(config: RunConfig, out: str | os.PathLike, read: ZeroShot, overwrite: bool = False, log=print,
+def fit_two_starts(config: RunConfig, out: str | os.PathLike, read: ZeroShot, log=print,
                    command: str | None = None) -> dict:
-    """Fit from the base and from scratch into RUN/from-base and RUN/from-scratch, then make RUN
-    a copy of the one with the lower validation loss (module docstring). Returns its state."""
+    """Fit from the base and from scratch into RUN/from-base and RUN/from-scratch (each resumed if
+    it was started), then make RUN a copy of the one with the lower validation loss (module
+    docstring). Returns its state. :func:`plan` made the read and handled --overwrite."""
     from .train import fit
 
     run = Run(out)
-    if overwrite:
-        discard(run.root)
-    record(run.root, read)
     starts = {}
     for i, (name, init_from) in enumerate(((FROM_BASE, config.init_from), (FROM_SCRATCH, None)), 1):
         log(f"two starts, {i} of 2: {'from the pre-trained base' if init_from else 'from scratch'}, in {run.root / name}")
         state = fit(dataclasses.replace(config, init_from=init_from), run.root / name, log=log, command=command,
                     report=i == 1)
-        starts[name] = dict(zip(("val_loss", "val_accuracy"), kept_val(state)))
+        # The kept epoch's (with --select last, the last one's).
+        starts[name] = {"val_loss": state["best_val_loss"], "val_accuracy": state["best_val_accuracy"]}
     chosen = min(starts, key=lambda name: starts[name]["val_loss"])
     adopt(Run(run.root / chosen), run)
     record(run.root, read, starts=starts, chosen=chosen)
