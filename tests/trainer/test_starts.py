@@ -127,3 +127,17 @@ def test_a_run_started_before_starts_json_resumes_as_one_fit(train_cli, noise_da
     log = train_cli(*args).output
     assert "reading" not in log and "two starts" not in log and "run already finished" in log
     assert not (out / FROM_BASE).exists() and not (out / STARTS_FILE).exists()
+
+
+def test_a_two_start_fit_killed_in_its_second_start_resumes_only_that_one(train_cli, noise_data, tmp_path):
+    out = tmp_path / "run"
+    args = ["fit", "--data", noise_data, "--out", out, *AS_BASE]
+    train_cli(*args)
+    scratch = Run(out / FROM_SCRATCH)
+    for path in (scratch.state_file, scratch.last_weights, Run(out).state_file):  # killed before its first save
+        path.unlink()
+    log = train_cli(*args).output
+    assert log.count("run already finished") == 1 and "from-scratch: validation loss" in log
+    chosen = json.loads((out / STARTS_FILE).read_text())["chosen"]
+    assert Run(out).state["done"] and Run(out).state == Run(out / chosen).state  # copied again
+    assert Run(out).last_weights.read_bytes() == Run(out / chosen).last_weights.read_bytes()
