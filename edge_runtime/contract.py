@@ -50,10 +50,13 @@ class Output(StrEnum):
 
 class Resize(StrEnum):
     """How an image of any size becomes height x width (see :func:`edge_runtime.preprocess.fit`):
-    ``stretch`` to it, or ``pad``: scaled to fit, aspect ratio kept, centred on white."""
+    ``stretch`` to it; ``pad``: scaled to fit, aspect ratio kept, centred on white; or ``crop``:
+    cut to the text's box, widened to the input's aspect ratio, then stretched (small text in a
+    large canvas)."""
 
     STRETCH = "stretch"
     PAD = "pad"
+    CROP = "crop"
 
 
 class Color(StrEnum):

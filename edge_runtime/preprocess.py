@@ -11,6 +11,9 @@ Resize policies (``fit``), the same on a device and in training:
 - ``pad``: scaled by ``min(height / h, width / w)`` (each side rounded, at least 1 pixel), so the
   whole image fits with its aspect ratio kept, then centred on a white (255) canvas of
   height x width; an odd leftover pixel goes to the bottom/right.
+- ``crop``: cut to the text's box (:func:`text_box`), widened to height:width within the image,
+  then stretched. Small text anywhere in a large canvas reaches the input at the scale the
+  model learned, wherever it sits; an image the text fills is taken nearly whole.
 
 Both resize with area interpolation when the image shrinks (by pixel count) and linear when it grows.
 """
@@ -104,10 +107,96 @@ def pad_box(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int
     return (height - nh) // 2, (width - nw) // 2, nh, nw
 
 
+#: text_box: ink is what differs from the paper by more than Otsu's threshold of that difference,
+#: and at least this much (of 255): paper texture and JPEG noise are not ink.
+INK_FLOOR = 24
+#: text_box: the text line is where ink is dense over a window of a fifth of the image height:
+#: at least this share of the densest window's ink. Dots and thin lines across are sparse there.
+DENSE_SHARE = 0.4
+#: text_box: the box grows by this share of its height on every side (serifs, accents, a tilt).
+BOX_MARGIN = 0.12
+#: text_box: the box is at least this share of the image height (a lone mark is not zoomed to fill it).
+MIN_BOX_HEIGHT = 0.3
+#: crop: the box is found on a copy at most this many times the input's height (its cost grows
+#: with the pixels; a box more exact than the input can show is of no use).
+BOX_SEARCH_HEIGHT = 2
+
+
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """0/1 mask of the pixels that differ from the paper: the difference from a morphological
+    closing (dark ink) or opening (light ink), whichever side the ink pulls the mean to."""
+    h = gray.shape[0]
+    k = max(3, (h // 6) | 1)  # wider than a stroke, so the ink vanishes from the paper estimate
+    kernel = cv2().getStructuringElement(cv2().MORPH_RECT, (k, k))
+    if gray.mean() <= np.median(gray):
+        diff = cv2().morphologyEx(gray, cv2().MORPH_CLOSE, kernel) - gray
+    else:
+        diff = gray - cv2().morphologyEx(gray, cv2().MORPH_OPEN, kernel)
+    otsu, _ = cv2().threshold(diff, 0, 255, cv2().THRESH_BINARY + cv2().THRESH_OTSU)
+    return (diff > max(otsu, INK_FLOOR)).astype(np.uint8)
+
+
+def text_box(gray: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the text in an 8-bit gray image, widened to ``aspect``
+    (width / height) within the image: the ``crop`` policy's geometry. The text line is the dense
+    blob with the most ink, with every dense blob that overlaps its rows; without ink, the whole image."""
+    h, w = gray.shape
+    ink = _ink(gray)
+    window = max(3, h // 5)
+    density = cv2().blur(ink.astype(np.float32), (window, window))
+    if density.max() <= 0:
+        return 0, 0, h, w
+    dense = (density >= DENSE_SHARE * density.max()).astype(np.uint8)
+    n, labels, stats, _ = cv2().connectedComponentsWithStats(dense, connectivity=8)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n)
+    # Large text falls apart into several dense blobs: the line takes in every blob that overlaps
+    # its rows, until none is left.
+    tops, lefts = stats[1:, cv2().CC_STAT_TOP], stats[1:, cv2().CC_STAT_LEFT]
+    bottoms, rights = tops + stats[1:, cv2().CC_STAT_HEIGHT], lefts + stats[1:, cv2().CC_STAT_WIDTH]
+    line = np.zeros(n - 1, bool)
+    line[int(np.argmax(mass[1:]))] = True
+    while True:
+        y0, y1 = tops[line].min(), bottoms[line].max()
+        level = (tops < y1) & (bottoms > y0)
+        if (level == line).all():
+            break
+        line = level
+    x0, x1 = lefts[line].min(), rights[line].max()
+    margin = BOX_MARGIN * (y1 - y0)
+    bw, bh = x1 - x0 + 2 * margin, y1 - y0 + 2 * margin
+    bh = min(h, max(bh, MIN_BOX_HEIGHT * h, bw / aspect))
+    bw = min(w, max(bw, bh * aspect))
+    bh, bw = max(1, int(round(bh))), max(1, int(round(bw)))
+    left = int(round(min(max((x0 + x1 - bw) / 2, 0), w - bw)))
+    top = int(round(min(max((y0 + y1 - bh) / 2, 0), h - bh)))
+    return top, left, bh, bw
+
+
+def _gray(pixels: np.ndarray) -> np.ndarray:
+    return pixels if pixels.ndim == 2 else cv2().cvtColor(pixels, cv2().COLOR_RGB2GRAY)
+
+
+def crop_box(pixels: np.ndarray, spec: InputSpec) -> tuple[int, int, int, int]:
+    """(top, left, height, width) that ``crop`` cuts from gray or RGB pixels: :func:`text_box`,
+    found on a copy shrunk to at most :data:`BOX_SEARCH_HEIGHT` times the input's height."""
+    gray = _gray(pixels)
+    h, w = gray.shape
+    shrink = min(1.0, BOX_SEARCH_HEIGHT * spec.height / h)
+    if shrink == 1.0:
+        return text_box(gray, spec.width / spec.height)
+    small = _resize(gray, max(1, round(h * shrink)), max(1, round(w * shrink)))
+    top, left, bh, bw = (v / shrink for v in text_box(small, spec.width / spec.height))
+    top, left = min(int(top), h - 1), min(int(left), w - 1)
+    return top, left, max(1, min(int(round(bh)), h - top)), max(1, min(int(round(bw)), w - left))
+
+
 def fit(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     """8-bit gray (HxW) or RGB (HxWx3) pixels brought to the model's height x width by its resize policy."""
     if spec.resize == Resize.STRETCH:
         return _resize(pixels, spec.height, spec.width)
+    if spec.resize == Resize.CROP:
+        top, left, h, w = crop_box(pixels, spec)
+        return _resize(np.ascontiguousarray(pixels[top : top + h, left : left + w]), spec.height, spec.width)
     top, left, nh, nw = pad_box(pixels.shape[0], pixels.shape[1], spec.height, spec.width)
     canvas = np.full((spec.height, spec.width, *pixels.shape[2:]), PAD_VALUE, np.uint8)
     canvas[top : top + nh, left : left + nw] = _resize(pixels, nh, nw)

@@ -14,7 +14,7 @@ from . import images, trust
 from .contract import Contract, read_contract
 from .decode import decoder_for
 from .engine import Engine, InterpreterInfo
-from .errors import INPUT_ERRORS, ModelError, input_error_message
+from .errors import INPUT_ERRORS, ImageError, ModelError, input_error_message
 from .preprocess import prepare
 from .registry import resolve
 
@@ -117,21 +117,31 @@ class Recognizer:
             "interpreter": {"package": engine.info.distribution, "version": engine.info.version},
         }
 
-    def _invoke(self, image: images.ImageSource) -> tuple[float, float, float, float, trust.ImageStats]:
-        """Read, prepare and invoke; the stage boundaries' perf_counter times, and the input's stats."""
+    def _invoke(self, image: images.ImageSource, prepared: bool = False) -> tuple[float, float, float, float, trust.ImageStats]:
+        """Read, prepare and invoke; the stage boundaries' perf_counter times, and the input's stats.
+        ``prepared``: ``image`` is an array that ``prepare`` returned for this contract, used as it is."""
         t0 = time.perf_counter()
-        decoded_image = images.crop(images.load(image), self.roi)
+        decoded_image = self._prepared(image) if prepared else images.crop(images.load(image), self.roi)
         t1 = time.perf_counter()
-        pixels = prepare(decoded_image, self.contract.input)
+        pixels = decoded_image if prepared else prepare(decoded_image, self.contract.input)
         t2 = time.perf_counter()
         self._engine.set_input(pixels)
         self._engine.invoke()
         t3 = time.perf_counter()
         return t0, t1, t2, t3, trust.image_stats(decoded_image.shape[0], decoded_image.shape[1], pixels)
 
-    def probabilities(self, image: images.ImageSource) -> np.ndarray:
-        """The model's (steps, classes) float32 class probabilities for one image."""
-        self._invoke(image)
+    def _prepared(self, pixels: np.ndarray) -> np.ndarray:
+        spec = self.contract.input
+        shape = (spec.height, spec.width) + ((spec.channels,) if spec.channels > 1 else ())
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.shape != shape:
+            got = f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
+            raise ImageError(f"expected prepared uint8 pixels of shape {shape}, got {got}")
+        return pixels
+
+    def probabilities(self, image: images.ImageSource, prepared: bool = False) -> np.ndarray:
+        """The model's (steps, classes) float32 class probabilities for one image (``prepared``: as
+        in :meth:`recognize`)."""
+        self._invoke(image, prepared)
         return self._engine.output_probs()
 
     def invoke_only(self, pixels: np.ndarray) -> None:
@@ -139,10 +149,13 @@ class Recognizer:
         self._engine.set_input(pixels)
         self._engine.invoke()
 
-    def recognize(self, image: images.ImageSource) -> Prediction:
+    def recognize(self, image: images.ImageSource, prepared: bool = False) -> Prediction:
         """Text in one image, given as a path, encoded bytes, or an array (gray/BGR/BGRA, any size).
-        A read that cannot be trusted (trust.py) keeps its text and says why in ``rejected``."""
-        t0, t1, t2, t3, stats = self._invoke(image)
+        A read that cannot be trusted (trust.py) keeps its text and says why in ``rejected``.
+        ``prepared``: the image is pixels that ``preprocess.prepare`` already brought to this
+        contract's input (gray, or RGB), read as they are: the trainer checks an exported file
+        on the very pixels its Keras model read (``crop`` would not give them back unchanged)."""
+        t0, t1, t2, t3, stats = self._invoke(image, prepared)
         result = trust.calibrated(self._decode, self._engine.output_probs(), self.contract.temperature)
         verdict = trust.assess(self.contract, result.text, result.confidence, stats, min_confidence=self.min_confidence)
         t4 = time.perf_counter()

@@ -240,6 +240,37 @@ def _script(label: str, height: int, width: int, rng: np.random.Generator) -> np
     return to_uint8(image)
 
 
+def _stamp(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A small line of Hershey letters, rotated as a block, anywhere on a large mottled photo-like
+    field with a few thin strokes across, often inside a thin frame; JPEG."""
+    face = int(rng.choice(FACES)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    size = int(rng.integers(13, 19))
+    glyphs = [glyph(c, face, size, int(rng.integers(1, 3)), rng.uniform(-4, 4)) for c in label]
+    row = place(glyphs, size * 2, width, rng.uniform(0.1, 0.4), rng, jitter=0.05)
+    ys, xs = np.nonzero(row)
+    row = row[max(0, ys.min() - 2):ys.max() + 3, :xs.max() + 3]
+    angle = rng.uniform(-8, 8)
+    pad = row.shape[1] // 4
+    row = cv2.copyMakeBorder(row, pad, pad, 0, 0, cv2.BORDER_CONSTANT, value=0)
+    row = cv2.warpAffine(row, cv2.getRotationMatrix2D((row.shape[1] / 2, row.shape[0] / 2), angle, 1.0), row.shape[::-1])
+    ys, xs = np.nonzero(row > 40)
+    row = row[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    top = int(rng.integers(4, height - row.shape[0] - 4))
+    left = int(rng.integers(4, width - row.shape[1] - 4))
+    mask = np.zeros((height, width), np.uint8)
+    mask[top:top + row.shape[0], left:left + row.shape[1]] = row
+    field = rng.uniform(-1, 1, (max(2, height // 16), max(2, width // 16), 3)).astype(np.float32)
+    image = colour(rng, 150, 230) + cv2.resize(field, (width, height), interpolation=cv2.INTER_CUBIC) * 35
+    image = image + rng.normal(0, 5, (height, width, 1)).astype(np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        points = np.stack([np.linspace(0, width, 12), rng.uniform(0, height, 12)], axis=1).astype(np.int32)
+        cv2.polylines(image, [points], False, pen(rng, 60, 200), 1, cv2.LINE_AA)
+    if rng.random() < 0.6:
+        cv2.rectangle(image, (left - 4, top - 4), (left + row.shape[1] + 3, top + row.shape[0] + 3), pen(rng, 40, 140), 1)
+    image = ink(image, mask, colour(rng, 0, 90))
+    return jpeg(to_uint8(image), int(rng.integers(50, 85)))
+
+
 STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("hershey", DIGITS + UPPER, (5, 6), 64, 192, _hershey,
                  "single-stroke vector capitals, rotated, thin polylines, perspective tilt"),
@@ -248,6 +279,8 @@ STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("segments", "".join(SEGMENTS), (4, 7), 50, 200, _segments,
                  "a seven-segment display, lit bars over faint unlit ones, scan lines"),
     HeldOutStyle("script", DIGITS + LOWER, (4, 6), 60, 200, _script, "Hershey script faces on ruled paper, waved along the rows, ink dots"),
+    HeldOutStyle("stamp", DIGITS + LOWER, (5, 6), 120, 320, _stamp,
+                 "a small rotated line of Hershey letters anywhere on a large mottled field, thin strokes, a frame, JPEG"),
 )}
 
 

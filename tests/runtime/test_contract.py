@@ -142,7 +142,7 @@ def test_blank_in_the_middle_moves_the_classes():
     ({"input": {"height": 10, "width": 2.5}}, "input.width"),
     ({"input": {"height": 10, "width": 10, "channels": 3}}, "1-channel gray or 3-channel rgb"),
     ({"input": {"height": 10, "width": 10, "color": "rgb"}}, "1-channel gray or 3-channel rgb"),
-    ({"input": {"height": 10, "width": 10, "resize": "crop"}}, "input.resize"),
+    ({"input": {"height": 10, "width": 10, "resize": "zoom"}}, "input.resize"),
     ({"min_length": 4}, "min_length and max_length"),
     ({"min_length": 6, "max_length": 4}, "min_length <= max_length"),
     ({"min_length": 0, "max_length": 4}, "min_length"),

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from edge_runtime.contract import InputSpec
-from edge_runtime.preprocess import PAD_VALUE, fit, pad_box, prepare, to_rgb
+from edge_runtime.images import cv2 as _cv2
+from edge_runtime.preprocess import PAD_VALUE, crop_box, fit, pad_box, prepare, text_box, to_rgb
+
+cv2 = _cv2()
 
 
 def test_stretch_is_the_default_and_fills_the_input():
@@ -65,3 +68,85 @@ def test_gray_model_still_takes_colour_images_as_gray():
     bgr = np.full((30, 90, 3), 128, np.uint8)
     out = prepare(bgr, InputSpec(30, 90))
     assert out.shape == (30, 90) and (out == 128).all()
+
+
+# ---- crop: the text's box ------------------------------------------------------------------------
+
+def _page(h, w, paper=225, seed=0, dots=0, line=False):
+    """A gray page with paper texture, ``dots`` dark specks and optionally a thin line across."""
+    rng = np.random.default_rng(seed)
+    page = (paper + rng.integers(-6, 7, (h, w))).clip(0, 255).astype(np.uint8)
+    for _ in range(dots):
+        cv2.circle(page, (int(rng.integers(w)), int(rng.integers(h))), 1, 60, -1)
+    if line:
+        cv2.line(page, (0, int(h * 0.8)), (w - 1, int(h * 0.9)), 120, 1, cv2.LINE_AA)
+    return page
+
+
+def _write(page, text, x, y, scale, ink):
+    """``text`` drawn with its baseline at (x, y); returns the drawn pixels' box (top, left, bottom, right)."""
+    mask = np.zeros_like(page)
+    cv2.putText(mask, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 2, cv2.LINE_AA)
+    page[mask > 127] = ink
+    ys, xs = np.nonzero(mask > 127)
+    return ys.min(), xs.min(), ys.max() + 1, xs.max() + 1
+
+
+def _contains(box, drawn):
+    top, left, h, w = box
+    return top <= drawn[0] and left <= drawn[1] and top + h >= drawn[2] and left + w >= drawn[3]
+
+
+@pytest.mark.parametrize("x, y", [(20, 40), (150, 30), (90, 85)])
+def test_crop_box_holds_small_text_anywhere_and_little_else(x, y):
+    page = _page(100, 300, dots=60, line=True)
+    drawn = _write(page, "7kq4Z", x, y, 0.7, 30)
+    box = text_box(page, 168 / 50)
+    assert _contains(box, drawn)
+    assert box[2] * box[3] < 0.4 * page.size  # the text, not the dots and the line: enlarged well over 1.5x
+    assert abs(box[3] / box[2] - 168 / 50) < 0.05  # widened to the input's aspect ratio
+
+
+def test_crop_box_of_light_text_on_dark_paper():
+    page = _page(100, 300, paper=30, seed=1)
+    drawn = _write(page, "0815", 120, 60, 0.8, 220)
+    box = text_box(page, 4.0)
+    assert _contains(box, drawn) and box[2] * box[3] < 0.4 * page.size
+
+
+def test_crop_takes_a_page_the_text_fills_nearly_whole():
+    page = _page(50, 200, seed=2)
+    drawn = _write(page, "2b827", 4, 44, 2.1, 20)
+    box = text_box(page, 4.0)
+    assert _contains(box, drawn) and box[2] * box[3] > 0.8 * page.size
+
+
+@pytest.mark.parametrize("page", [np.full((50, 200), 255, np.uint8), np.zeros((50, 200), np.uint8),
+                                  np.random.default_rng(3).integers(0, 256, (37, 91), dtype=np.uint8)],
+                         ids=["white", "black", "noise"])
+def test_crop_box_stays_inside_any_image(page):
+    top, left, h, w = text_box(page, 168 / 50)
+    assert 0 <= top and 0 <= left and h >= 1 and w >= 1
+    assert top + h <= page.shape[0] and left + w <= page.shape[1]
+
+
+def test_crop_fits_gray_and_rgb_to_the_input():
+    page = _page(100, 300, dots=20)
+    _write(page, "ab12", 200, 50, 0.6, 40)
+    gray = fit(page, InputSpec(50, 168, resize="crop"))
+    rgb = fit(to_rgb(page), InputSpec(50, 168, channels=3, color="rgb", resize="crop"))
+    assert gray.shape == (50, 168) and rgb.shape == (50, 168, 3)
+    assert np.array_equal(rgb[:, :, 0], gray)  # the same box for both: it is found on the gray pixels
+    # The text, enlarged: far more of the input is ink than in the stretched page.
+    assert (gray < 128).mean() > 2 * (fit(page, InputSpec(50, 168)) < 128).mean()
+
+
+def test_crop_finds_the_box_of_a_large_image_on_a_smaller_copy():
+    page = _page(100, 300, dots=60, line=True)
+    drawn = _write(page, "7kq4Z", 150, 30, 0.7, 30)
+    spec = InputSpec(50, 168, resize="crop")
+    big = cv2.resize(page, (1200, 400), interpolation=cv2.INTER_LINEAR)  # searched at 100x300
+    box = crop_box(big, spec)
+    assert _contains(box, tuple(4 * v for v in drawn))
+    assert all(abs(b - 4 * a) <= 4 for a, b in zip(crop_box(page, spec), box))
+    assert box[0] + box[2] <= 400 and box[1] + box[3] <= 1200

@@ -207,3 +207,42 @@ def test_same_text_from_every_source_on_a_real_image(wilhelmy):
     texts = {rec.recognize(path).text, rec.recognize(path.read_bytes()).text, rec.recognize(gray).text,
              rec.recognize(bgr).text, rec.recognize(cv2.resize(bgr, (400, 100), interpolation=cv2.INTER_CUBIC)).text}
     assert texts == {path.stem}
+
+
+def _with_resize(resize: str) -> Recognizer:
+    from dataclasses import replace
+
+    loaded = load_model(EXAMPLES_MODEL)
+    return Recognizer(replace(loaded, contract=replace(loaded.contract, input=replace(loaded.contract.input, resize=resize))))
+
+
+@pytest.mark.parametrize("resize", ["stretch", "pad", "crop"])
+def test_prepared_pixels_read_as_the_image_they_came_from(examples, resize):
+    """How the trainer checks an exported file on the pixels its Keras model read."""
+    from edge_runtime.preprocess import prepare
+
+    rec = _with_resize(resize)
+    gray = cv2.imread(str(examples[3]), cv2.IMREAD_GRAYSCALE)
+    page = cv2.copyMakeBorder(gray, 40, 40, 120, 120, cv2.BORDER_CONSTANT, value=int(np.median(gray)))
+    pixels = prepare(page, rec.contract.input)
+    np.testing.assert_array_equal(rec.probabilities(pixels, prepared=True), rec.probabilities(page))
+    assert rec.recognize(pixels, prepared=True).text == rec.recognize(page).text
+
+
+def test_prepared_pixels_are_not_prepared_again(examples):
+    """crop does not give prepared pixels back unchanged: read as an image, these would be cut
+    to their text again; read as prepared, they are the input as they are (as stretch leaves
+    pixels of the input's size)."""
+    gray = cv2.imread(str(examples[3]), cv2.IMREAD_GRAYSCALE)
+    pixels = np.full((50, 200), int(np.median(gray)), np.uint8)
+    pixels[:25, :100] = cv2.resize(gray, (100, 25), interpolation=cv2.INTER_AREA)
+    crop, stretch = _with_resize("crop"), _with_resize("stretch")
+    np.testing.assert_array_equal(crop.probabilities(pixels, prepared=True), stretch.probabilities(pixels))
+    assert np.abs(crop.probabilities(pixels) - stretch.probabilities(pixels)).max() > 0.1
+
+
+def test_prepared_pixels_of_another_shape_are_refused(synth):
+    from edge_runtime.errors import ImageError
+
+    with pytest.raises(ImageError, match=r"expected prepared uint8 pixels of shape \(50, 200\), got uint8 \(10, 10\)"):
+        synth.recognize(np.zeros((10, 10), np.uint8), prepared=True)

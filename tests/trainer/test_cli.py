@@ -8,6 +8,7 @@ from dataclasses import fields
 
 import pytest
 
+from edge_runtime.contract import RESIZES
 from trainer.archs import ARCHS
 from trainer.config import SELECT, RunConfig
 from trainer.runs import Run
@@ -30,13 +31,14 @@ def test_fit_options_take_their_defaults_and_choices_from_one_place():
     options = {p.name: p for p in fit.params}
     config_defaults = {f.name: f.default for f in fields(RunConfig)}
     for name in ("epochs", "patience", "val_fraction", "learning_rate", "seed", "select", "strokes", "width_mult",
-                 "resize", "color"):
+                 "color"):
         assert options[name].default == config_defaults[name], name
-    # Left to fit: the length comes from optimizer steps (trainer.defaults), the arch and base from the data.
+    # Left to fit: the length comes from optimizer steps (trainer.defaults), the arch, base and resize from the data.
     assert (options["epochs"].default, options["patience"].default, options["select"].default) == (None, None, "last")
     assert tuple(options["select"].type.choices) == SELECT == ("best", "last")
     assert list(options["arch"].type.choices) == ["auto", *ARCHS] and BUILDERS.keys() == ARCHS.keys()
-    assert options["arch"].default == options["init_from"].default == "auto"
+    assert list(options["resize"].type.choices) == ["auto", *RESIZES]
+    assert options["arch"].default == options["init_from"].default == options["resize"].default == "auto"
 
 
 def test_the_cli_imports_without_tensorflow():

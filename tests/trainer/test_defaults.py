@@ -7,8 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from trainer import defaults
-from trainer.defaults import AUTO, BASE_DIR, FINE_TUNE_MAX, NONE, choose
+from edge_runtime.contract import InputSpec
+from trainer import defaults, render
+from trainer.data import text_zoom
+from trainer.defaults import AUTO, BASE_DIR, CROP_FROM_ZOOM, CROP_SAMPLE, FINE_TUNE_MAX, NONE, choose, choose_resize
 from trainer.runs import Run
 from trainer.train import _Plateau, resolve_length
 
@@ -125,7 +127,38 @@ def test_fit_with_no_flag_fine_tunes_from_the_base(train_cli, synth_data, tmp_pa
     run = Run(tmp_path / "run")
     assert "--arch auto: convctc-fast (the pre-trained base's), fine-tuned from the pre-trained base: 48" in out
     assert f"layers from {BASE_DIR}" in out and "ctc_probs class by class" in out
+    assert "--resize auto: stretch; the text fills the images" in out and run.config.resize == "stretch"
     assert run.config.init_from == str(BASE_DIR) and run.config.arch == "convctc-fast" and run.state["done"]
+
+
+def _style_folder(folder, style: str, count: int = 12):
+    """``count`` images of a development style, named LABEL_INDEX.png."""
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image, label = render.STYLES[style].sample(rng)
+        cv2.imwrite(str(folder / f"{label}_{i}.png"), image)
+    return folder
+
+
+@pytest.mark.parametrize("style, policy", [("margin", "crop"), ("hollow", "stretch"), ("package", "stretch")])
+def test_resize_auto_crops_small_text_and_stretches_text_that_fills_the_image(tmp_path, style, policy):
+    zoom = text_zoom(sorted(_style_folder(tmp_path / style, style).iterdir()), InputSpec(50, 168), CROP_SAMPLE)
+    assert (zoom >= CROP_FROM_ZOOM) == (policy == "crop")
+    assert choose_resize(zoom)[0] == policy
+
+
+def test_resize_auto_without_a_readable_image_stretches():
+    assert choose_resize(None)[0] == "stretch"
+
+
+def test_fit_crops_small_text_and_the_model_says_so(train_cli, tmp_path):
+    data = _style_folder(tmp_path / "margin", "margin", count=24)
+    out = train_cli("fit", "--data", data, "--out", tmp_path / "run", "--max-steps", 1, "--epochs", 1).stdout
+    assert "--resize auto: crop to the text's box" in out
+    assert Run(tmp_path / "run").config.contract().input.resize == "crop"
 
 
 def test_an_rgb_model_starts_from_the_gray_base_computing_the_same(synth_data):

@@ -51,10 +51,10 @@ def test_two_starts_only_above_the_threshold():
 
 def test_zero_shot_reads_a_seeded_sample_through_the_shipped_base(synth_data):
     folder = _labelled(synth_data)
-    read = zero_shot(folder.paths, folder.labels, seed=0, sample=12)
-    assert read.images == 12 and read == zero_shot(folder.paths, folder.labels, seed=0, sample=12)
+    read = zero_shot(folder.paths, folder.labels, seed=0, resize="stretch", sample=12)
+    assert read.images == 12 and read == zero_shot(folder.paths, folder.labels, seed=0, resize="stretch", sample=12)
     # The same reads as the runtime's own, over the whole folder.
-    whole = zero_shot(folder.paths, folder.labels, seed=0)
+    whole = zero_shot(folder.paths, folder.labels, seed=0, resize="stretch")
     base = Recognizer.from_file(defaults.BASE_MODEL, min_confidence=0)
     texts = [base.recognize(p).text for p in folder.paths]
     assert whole.images == len(folder.paths)
@@ -65,7 +65,24 @@ def test_zero_shot_reads_a_seeded_sample_through_the_shipped_base(synth_data):
 
 def test_zero_shot_of_noise_asks_for_two_starts(noise_data):
     folder = _labelled(noise_data)
-    assert zero_shot(folder.paths, folder.labels, seed=0).two_starts
+    assert zero_shot(folder.paths, folder.labels, seed=0, resize="stretch").two_starts
+
+
+def test_zero_shot_judges_the_base_on_the_fits_pixels(tmp_path):
+    """A fit that crops small text has the base read the crops: it reads them better than the
+    whole canvas, where the text is a third of the input's height."""
+    import cv2
+    import numpy as np
+
+    from trainer import render
+
+    rng = np.random.default_rng(1)
+    for i in range(16):
+        image, label = render.STYLES["margin"].sample(rng)
+        cv2.imwrite(str(tmp_path / f"{label}_{i}.png"), image)
+    folder = _labelled(tmp_path)
+    whole, cropped = (zero_shot(folder.paths, folder.labels, seed=0, resize=r) for r in ("stretch", "crop"))
+    assert cropped.cer < whole.cer
 
 
 def test_a_style_the_base_reads_gets_one_fit_from_it(train_cli, synth_data, tmp_path):

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, Kind, Quantization
+from edge_runtime.contract import COLORS, QUANTIZATIONS, RESIZES, InputSpec, Kind, Quantization
 from edge_runtime.errors import CaptchaEdgeError
 from edge_runtime.options import REPORT_FORMATS
 
@@ -22,7 +22,8 @@ from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
 from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
                        PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
-                       TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, base_pixels_per_character, choose, is_base)
+                       TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, CROP_FROM_ZOOM, CROP_SAMPLE, base_pixels_per_character,
+                       choose, choose_resize, is_base)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
 from .errors import INSTALL_HINT, TrainerError
 from .synth import (CAPTCHA_STYLE, DEFAULT_CHARSET, DEFAULT_LENGTH, DEFAULT_SIZE, FORBIDDEN, check_charset,
@@ -128,9 +129,11 @@ def main() -> None:
               help="Model input size. Default: chosen from the images, " + SIZE_RULE.format(height=AUTO_HEIGHT, stride="N")
               + "; when fine-tuning from the pre-trained base, also at least the base's pixels per character "
                 "(its width over its mean label length) times the mean label length; printed before training.")
-@click.option("--resize", type=click.Choice(RESIZES), default=DEFAULTS["resize"], show_default=True,
-              help="How images become the input size: stretch to it, or pad (aspect ratio kept, centred on white). "
-                   "Recorded in the model, so devices do the same.")
+@click.option("--resize", type=click.Choice((AUTO, *RESIZES)), default=AUTO, show_default=True,
+              help="How images become the input size: stretch to it; pad (aspect ratio kept, centred on white); or crop "
+                   "to the text's box, widened to the input's aspect ratio, then stretched (small text in a large "
+                   f"canvas). auto: crop when the text's box on the median image would be enlarged {CROP_FROM_ZOOM}x or "
+                   "more, else stretch; printed before training. Recorded in the model, so devices do the same.")
 @click.option("--color", type=click.Choice(COLORS), default=DEFAULTS["color"], show_default=True,
               help="Input channels: gray (1), or rgb (3) for styles where colour carries the signal.")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=DEFAULTS["learning_rate"], show_default=True,
@@ -200,12 +203,7 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
     if not unlabelled_dir and not folds and len(labelled.labels) < SELF_TRAIN_HINT_BELOW:
         _log(f"{len(labelled.labels)} labelled images: if you have unlabelled images of the same style, "
              "--unlabelled DIR lets the model learn from them too (self-training)")
-    two_starts = None
-    if init_from == AUTO and is_base(choice.init_from) and not unlabelled_dir and not folds:
-        from trainer.starts import plan
-
-        read = plan(out, overwrite, labelled.paths, labelled.labels, seed, log=_log)
-        two_starts = read if read is not None and read.two_starts else None
+    auto_start = init_from == AUTO and is_base(choice.init_from) and not unlabelled_dir and not folds
     arch, init_from = choice.arch, choice.init_from
     spec = ARCHS[arch]
     shortest, longest = D.length_range(labelled.labels)
@@ -218,6 +216,15 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         size, rule = _chosen_size(sizes, labelled.labels, spec.time_stride, from_base=is_base(init_from))
     for line in D.size_report(sizes, size, rule):
         _log(line)
+    if resize == AUTO:
+        resize, why = choose_resize(D.text_zoom(labelled.paths, InputSpec(*size), CROP_SAMPLE))
+        _log(why)
+    two_starts = None
+    if auto_start:
+        from trainer.starts import plan
+
+        read = plan(out, overwrite, labelled.paths, labelled.labels, seed, resize, log=_log)
+        two_starts = read if read is not None and read.two_starts else None
     _quiet_tensorflow()
     from trainer.train import fit as run_fit, fit_folds
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ import numpy as np
 from edge_runtime import images
 from edge_runtime.contract import InputSpec
 from edge_runtime.errors import CaptchaEdgeError
-from edge_runtime.preprocess import prepare
+from edge_runtime.preprocess import crop_box, prepare, to_gray
 
 from .config import AUTO_HEIGHT
 from .errors import DataError
@@ -435,6 +436,21 @@ def choose_input_size(sizes: Counter, stride: int, height: int = AUTO_HEIGHT,
     aspects = np.repeat([w / h for h, w in sizes], list(sizes.values()))
     width = max(height * float(np.median(aspects)), min_width)
     return height, max(stride, int(round(width / stride)) * stride)
+
+
+def text_zoom(paths: list[Path], spec: InputSpec, sample: int) -> float | None:
+    """The median, over up to ``sample`` images (evenly spread), of how much the box that ``crop``
+    cuts for ``spec`` (:func:`edge_runtime.preprocess.crop_box`) is enlarged to fill the image: the
+    square root of image area over box area. None when no image could be read."""
+    zooms = []
+    for path in paths[:: max(1, len(paths) // sample)]:
+        try:
+            gray = to_gray(images.load(path))
+        except CaptchaEdgeError:
+            continue
+        _, _, h, w = crop_box(gray, spec)
+        zooms.append(math.sqrt(gray.size / (h * w)))
+    return float(np.median(zooms)) if zooms else None
 
 
 def mean_length(labels: list[str]) -> float:

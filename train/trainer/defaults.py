@@ -16,6 +16,8 @@ TensorFlow is imported).
 - Input size, when fine-tuning from the base: at least :func:`base_pixels_per_character` for each
   character of the mean label length (:data:`trainer.config.SIZE_SCALE_RULE`), so that narrow
   characters reach the scale at which the base learned to read them.
+- Resize (``--resize auto``): ``crop`` to the text's box when the text is small in its canvas
+  (:data:`CROP_FROM_ZOOM`), else ``stretch``.
 - Length: a budget of optimizer steps, not epochs, so that 200 labels and 5000 get the same
   amount of learning; the fit ends earlier once it has converged (see :mod:`trainer.train`).
 """
@@ -41,6 +43,15 @@ BASE_MODEL = "base-alnum-int8"
 TWO_STARTS_ABOVE_CER = 0.5
 #: Labelled images the base reads for that (a seeded sample; a second or two on a Pi-class CPU).
 ZERO_SHOT_SAMPLE = 200
+#: --resize auto crops to the text's box (:func:`edge_runtime.preprocess.crop_box`) when that box,
+#: on the folder's median image, would be enlarged by at least this factor (each side, the square
+#: root of image area over box area): the text covers at most half of the image. On the development
+#: styles whose text fills the image the median was 1.00-1.15, and on Wilhelmy 1.04; on ``margin``
+#: (small text anywhere in a large canvas) 1.75; this is about the middle of that gap (the
+#: geometric mean of 1.15 and 1.75 is 1.42).
+CROP_FROM_ZOOM = 1.4
+#: Labelled images whose text box --resize auto measures (evenly spread; a few ms each).
+CROP_SAMPLE = 200
 #: The arch chosen when there is no base to follow.
 FALLBACK_ARCH = "convctc-fast"
 #: Fine-tune from the base up to this many labelled images; peers' trainers ask for 5-10 k
@@ -126,6 +137,17 @@ def choose(arch: str, init_from: str | None, images: int, width_mult: float) -> 
                                   f"{FINE_TUNE_MAX}, enough to learn without the pre-trained base")
     return Choice(arch, str(BASE_DIR), f"{why_arch}, fine-tuned from the pre-trained base: {images} labelled "
                                        f"images, at most {FINE_TUNE_MAX} (--init-from none: from scratch)")
+
+
+def choose_resize(zoom: float | None) -> tuple[str, str]:
+    """Resolve --resize auto from the median enlargement ``zoom`` of the text's box (None: not
+    measured); returns the policy and why."""
+    if zoom is not None and zoom >= CROP_FROM_ZOOM:
+        return "crop", (f"--resize auto: crop to the text's box; on the median image it covers {1 / zoom**2:.0%} of the "
+                        f"image (enlarged {zoom:.2f}x, at least {CROP_FROM_ZOOM})")
+    shown = f"{zoom:.2f}x" if zoom is not None else "not measured"
+    return "stretch", (f"--resize auto: stretch; the text fills the images (its box enlarged {shown} on the median "
+                       f"image, crop from {CROP_FROM_ZOOM}x)")
 
 
 def steps_per_epoch(train_images: int, batch_size: int, max_steps: int | None) -> int:

@@ -46,10 +46,8 @@ def tflite_reads(model_file: str | os.PathLike, pixels: np.ndarray, threads: int
     a device, so its contract's temperature included)."""
     from edge_runtime.recognizer import Recognizer
 
-    from .predict import as_decoded
-
     rec = Recognizer.from_file(model_file, threads=threads)
-    preds = [rec.recognize(as_decoded(p, rec.contract.input)) for p in pixels]
+    preds = [rec.recognize(p, prepared=True) for p in pixels]
     return [p.text for p in preds], [p.confidence for p in preds]
 
 

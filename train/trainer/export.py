@@ -30,7 +30,7 @@ from edge_runtime.registry import is_shipped
 from . import _version as trainer_version
 from . import data as D
 from .errors import ExportError
-from .predict import as_decoded, decode_batch, predict_probs, to_inputs
+from .predict import decode_batch, predict_probs, to_inputs
 from .runs import Run
 
 #: Default largest share of the validation images that the int8 model may read correctly fewer
@@ -174,12 +174,11 @@ def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels
 
     rec = Recognizer.from_file(model_file, threads=1)
     tfl_texts, tfl_probs, invoke_ms = [], [], []
-    for p in pixels:
-        p = as_decoded(p, contract.input)  # the BGR image a device would decode, for rgb models
-        pred = rec.recognize(p)
+    for p in pixels:  # the very pixels Keras read, prepared once
+        pred = rec.recognize(p, prepared=True)
         tfl_texts.append(pred.text)
         invoke_ms.append(pred.timings.invoke_ms)
-        tfl_probs.append(rec.probabilities(p))
+        tfl_probs.append(rec.probabilities(p, prepared=True))
     keras_texts = decode_batch(keras_probs, contract)
     tfl_probs = np.stack(tfl_probs)
     # Per image, read right or not: the accuracies, and the images only one of the two reads right.

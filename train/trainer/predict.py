@@ -21,12 +21,6 @@ def to_inputs(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     return values if values.ndim == 4 else values[..., None]
 
 
-def as_decoded(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """One image's prepared pixels as a device decodes images (OpenCV's BGR order for rgb models),
-    so that the runtime's ``prepare`` gives them back unchanged: for checking exported files."""
-    return np.ascontiguousarray(pixels[..., ::-1]) if spec.channels == 3 else pixels
-
-
 def predict_probs(model, inputs: np.ndarray) -> np.ndarray:
     """(N, steps, classes) probabilities of the model's primary output (a training-only side
     output, such as cnn-attn's CTC head, is ignored)."""

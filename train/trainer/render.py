@@ -105,6 +105,7 @@ class Look:
     spacing: float = 0.05          # gap between glyphs, share of the height (negative: overlap)
     rotation: float = 10.0         # max degrees per character, either way
     jitter: float = 0.1            # max vertical offset per character, share of the height
+    centre: float = 0.5            # the text line's vertical centre, share of the height
     background: str = "solid"      # solid|gradient|blotches|stripes|grid|tiles
     paper: tuple = (235, 235, 235)
     paper2: tuple = (200, 220, 240)
@@ -196,7 +197,7 @@ def _place(look: Look, rng: np.random.Generator, label: str) -> list[tuple[np.nd
     placed = []
     for m in masks:
         mh, mw = m.shape
-        centre = look.height / 2 + rng.uniform(-look.jitter, look.jitter) * look.height
+        centre = look.height * look.centre + rng.uniform(-look.jitter, look.jitter) * look.height
         y = int(np.clip(centre - mh / 2, 0, max(0, look.height - mh)))
         placed.append((m, max(0, min(x, look.width - mw)), y))
         x += mw + gap
@@ -404,6 +405,13 @@ def _stripes(rng):
                 ink="gradient", ink_colour=_colour(rng, 0, 80), curves=2, jpeg=50)
 
 
+def _margin(rng):
+    return Look(height=80, width=240, font=_font_named("dejavuserif.ttf"), glyph_height=0.27, spacing=0.03,
+                rotation=6, jitter=0.03, centre=float(rng.uniform(0.25, 0.75)), background="gradient",
+                paper=_colour(rng, 200, 256), paper2=_colour(rng, 170, 256), ink_colour=_colour(rng, 0, 100),
+                dots=0.4, lines=1, blur=0.5)
+
+
 def _package(rng):
     return Look(height=60, width=160)
 
@@ -418,6 +426,7 @@ STYLES: dict[str, Style] = {s.name: s for s in (
     Style("inverse", DIGITS, (4, 5), _inverse, "light digits on a dark grid, salt noise, small (120x40)"),
     Style("speckle", DIGITS + LOWER + UPPER, (5, 7), _speckle, "mixed case, a font and colour per character, blotches, salt, lines, elastic warp"),
     Style("stripes", DIGITS + UPPER, (6, 6), _stripes, "bookman capitals over diagonal stripes, gradient ink, curves, JPEG"),
+    Style("margin", DIGITS + UPPER, (4, 7), _margin, "small serif text anywhere in a large canvas (240x80), a gradient, a line, dots"),
     Style("package", DIGITS + LOWER, (4, 6), _package, "the captcha package's ImageCaptcha", renderer="captcha"),
 )}
 

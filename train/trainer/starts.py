@@ -62,20 +62,23 @@ def cer(truths: Sequence[str], reads: Sequence[str]) -> float:
     return text_metrics([t.casefold() for t in truths], [r.casefold() for r in reads])["cer"]
 
 
-def zero_shot(paths: Sequence[Path], labels: Sequence[str], seed: int,
+def zero_shot(paths: Sequence[Path], labels: Sequence[str], seed: int, resize: str,
               sample: int = defaults.ZERO_SHOT_SAMPLE) -> ZeroShot | None:
     """The base's int8 file reads up to ``sample`` of the labelled images (a seeded choice) through
-    the runtime, as ``captcha-edge predict --model base-alnum-int8`` would. Case is folded: the base
-    reads 0-9a-zA-Z, and its case is a guess between look-alike shapes (o/O, s/S); what decides the
-    start is whether it knows the shapes. An image that cannot be read counts as read empty.
-    None when no base model is installed."""
+    the runtime, as ``captcha-edge predict --model base-alnum-int8`` would, but brought to its input
+    by the fit's ``resize`` policy: the base is judged on the pixels the fit will give it. Case is
+    folded: the base reads 0-9a-zA-Z, and its case is a guess between look-alike shapes (o/O, s/S);
+    what decides the start is whether it knows the shapes. An image that cannot be read counts as
+    read empty. None when no base model is installed."""
     from edge_runtime.errors import CaptchaEdgeError
-    from edge_runtime.recognizer import Recognizer
+    from edge_runtime.recognizer import Recognizer, load_model
 
     try:
-        recognizer = Recognizer.from_file(defaults.BASE_MODEL, min_confidence=0.0)
+        base = load_model(defaults.BASE_MODEL)
     except CaptchaEdgeError:
         return None
+    contract = dataclasses.replace(base.contract, input=dataclasses.replace(base.contract.input, resize=resize))
+    recognizer = Recognizer(dataclasses.replace(base, contract=contract), min_confidence=0.0)
     rows = list(range(len(paths)))
     random.Random(seed).shuffle(rows)
     rows = sorted(rows[:sample])
@@ -102,7 +105,7 @@ def record(out: str | os.PathLike, read: ZeroShot, **more) -> None:
 
 
 def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels: Sequence[str], seed: int,
-         log=print) -> ZeroShot | None:
+         resize: str, log=print) -> ZeroShot | None:
     """The zero-shot read that decides between one start and two, for a fit from the base chosen by
     --init-from auto: the one recorded when the run in ``out`` started (a resume keeps its plan),
     none for a run started before starts.json was written (it resumes as one fit), else read now
@@ -117,7 +120,7 @@ def plan(out: str | os.PathLike, overwrite: bool, paths: Sequence[Path], labels:
         return None
     else:
         log(f"reading {min(len(paths), defaults.ZERO_SHOT_SAMPLE)} of the labelled images with the pre-trained base")
-        read = zero_shot(paths, labels, seed)
+        read = zero_shot(paths, labels, seed, resize)
         if read is None:
             log(f"no {defaults.BASE_MODEL} model is installed with the runtime: one fit, from the base")
             return None
