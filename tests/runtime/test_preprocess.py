@@ -136,7 +136,11 @@ def test_crop_fits_gray_and_rgb_to_the_input():
     gray = fit(page, InputSpec(50, 168, resize="crop"))
     rgb = fit(to_rgb(page), InputSpec(50, 168, channels=3, color="rgb", resize="crop"))
     assert gray.shape == (50, 168) and rgb.shape == (50, 168, 3)
-    assert np.array_equal(rgb[:, :, 0], gray)  # the same box for both: it is found on the gray pixels
+    # The same box for both (found on the gray pixels). OpenCV's linear resize of three channels
+    # may round differently from one channel's by a few units: it does on ARM (up to 3 here).
+    spec = InputSpec(50, 168, resize="crop")
+    assert crop_box(to_rgb(page), spec) == crop_box(page, spec)
+    assert np.abs(rgb[:, :, 0].astype(int) - gray).max() <= 4
     # The text, enlarged: far more of the input is ink than in the stretched page.
     assert (gray < 128).mean() > 2 * (fit(page, InputSpec(50, 168)) < 128).mean()
 
