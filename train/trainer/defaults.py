@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_runtime.contract import Resize
+
 #: The value of --arch and --init-from that lets fit decide; --init-from none trains from scratch.
 AUTO, NONE = "auto", "none"
 #: The pre-trained base, installed with the trainer (not with the runtime): a run directory
@@ -143,11 +145,11 @@ def choose_resize(zoom: float | None) -> tuple[str, str]:
     """Resolve --resize auto from the median enlargement ``zoom`` of the text's box (None: not
     measured); returns the policy and why."""
     if zoom is not None and zoom >= CROP_FROM_ZOOM:
-        return "crop", (f"--resize auto: crop to the text's box; on the median image it covers {1 / zoom**2:.0%} of the "
-                        f"image (enlarged {zoom:.2f}x, at least {CROP_FROM_ZOOM})")
+        return Resize.CROP.value, (f"--resize auto: crop to the text's box; on the median image it covers "
+                                   f"{1 / zoom**2:.0%} of the image (enlarged {zoom:.2f}x, at least {CROP_FROM_ZOOM})")
     shown = f"{zoom:.2f}x" if zoom is not None else "not measured"
-    return "stretch", (f"--resize auto: stretch; the text fills the images (its box enlarged {shown} on the median "
-                       f"image, crop from {CROP_FROM_ZOOM}x)")
+    return Resize.STRETCH.value, (f"--resize auto: stretch; the text fills the images (its box enlarged {shown} "
+                                  f"on the median image, crop from {CROP_FROM_ZOOM}x)")
 
 
 def steps_per_epoch(train_images: int, batch_size: int, max_steps: int | None) -> int:
