@@ -120,6 +120,8 @@ MIN_BOX_HEIGHT = 0.3
 #: crop: the box is found on a copy at most this many times the input's height (its cost grows
 #: with the pixels; a box more exact than the input can show is of no use).
 BOX_SEARCH_HEIGHT = 2
+#: text_box: ink thinner than this in either direction is a speck or a hairline, not text.
+_SPECK = np.ones((2, 2), np.uint8)
 
 
 def _ink(gray: np.ndarray) -> np.ndarray:
@@ -142,6 +144,10 @@ def text_box(gray: np.ndarray, aspect: float) -> tuple[int, int, int, int]:
     blob with the most ink, with every dense blob that overlaps its rows; without ink, the whole image."""
     h, w = gray.shape
     ink = _ink(gray)
+    # An opening drops specks and one-pixel lines, which otherwise pass as dense where they
+    # cluster and widen the box; ink drawn no thicker than that is kept as it is.
+    opened = cv2().morphologyEx(ink, cv2().MORPH_OPEN, _SPECK)
+    ink = opened if opened.any() else ink
     window = max(3, h // 5)
     density = cv2().blur(ink.astype(np.float32), (window, window))
     if density.max() <= 0:

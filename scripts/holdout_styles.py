@@ -270,6 +270,37 @@ def _stamp(label: str, height: int, width: int, rng: np.random.Generator) -> np.
     image = ink(image, mask, colour(rng, 0, 90))
     return jpeg(to_uint8(image), int(rng.integers(50, 85)))
 
+def _caption(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A small caption of pale letters with a dark outline, like text laid over a picture, somewhere
+    on a busy scene of soft coloured shapes; a little blur."""
+    face = int(rng.choice(FACES))
+    size = int(rng.integers(14, 21))
+    thickness = int(rng.integers(1, 3))
+    glyphs = [glyph(c, face, size, thickness, rng.uniform(-3, 3)) for c in label]
+    row = place(glyphs, size * 2, width, rng.uniform(0.15, 0.45), rng, jitter=0.04)
+    ys, xs = np.nonzero(row)
+    row = row[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    row = cv2.copyMakeBorder(row, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=0)
+    top = int(rng.integers(2, height - row.shape[0] - 2))
+    left = int(rng.integers(2, width - row.shape[1] - 2))
+    mask = np.zeros((height, width), np.uint8)
+    mask[top:top + row.shape[0], left:left + row.shape[1]] = row
+    outline = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 + 2 * thickness,) * 2))
+    image = np.broadcast_to(colour(rng, 40, 220), (height, width, 3)).copy()
+    for _ in range(int(rng.integers(6, 14))):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        if rng.random() < 0.5:
+            axes = (int(rng.integers(8, width // 3)), int(rng.integers(6, height // 2)))
+            cv2.ellipse(image, centre, axes, rng.uniform(0, 180), 0, 360, pen(rng, 30, 240), -1, cv2.LINE_AA)
+        else:
+            corner = (centre[0] + int(rng.integers(10, width // 3)), centre[1] + int(rng.integers(8, height // 2)))
+            cv2.rectangle(image, centre, corner, pen(rng, 30, 240), -1)
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(1.5, 4))
+    image = ink(image, outline, colour(rng, 0, 50))
+    image = ink(image, mask, colour(rng, 215, 256))
+    image = cv2.GaussianBlur(image, (3, 3), rng.uniform(0.3, 0.8))
+    return to_uint8(image + rng.normal(0, 4, (height, width, 1)).astype(np.float32))
+
 
 STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("hershey", DIGITS + UPPER, (5, 6), 64, 192, _hershey,
@@ -281,6 +312,8 @@ STYLES: dict[str, HeldOutStyle] = {s.name: s for s in (
     HeldOutStyle("script", DIGITS + LOWER, (4, 6), 60, 200, _script, "Hershey script faces on ruled paper, waved along the rows, ink dots"),
     HeldOutStyle("stamp", DIGITS + LOWER, (5, 6), 120, 320, _stamp,
                  "a small rotated line of Hershey letters anywhere on a large mottled field, thin strokes, a frame, JPEG"),
+    HeldOutStyle("caption", DIGITS + UPPER, (4, 6), 100, 300, _caption,
+                 "a small caption of pale outlined letters anywhere on a busy scene of soft coloured shapes"),
 )}
 
 

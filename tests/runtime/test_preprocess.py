@@ -107,6 +107,36 @@ def test_crop_box_holds_small_text_anywhere_and_little_else(x, y):
     assert abs(box[3] / box[2] - 168 / 50) < 0.05  # widened to the input's aspect ratio
 
 
+def test_crop_box_leaves_out_specks_and_hatching_beside_the_text():
+    # Single-pixel specks and hairlines crowded into a patch are as dense as the text over the
+    # window; the patches sit on the text's rows, where the line would take them in.
+    page = _page(100, 300, seed=4)
+    drawn = _write(page, "7kq4Z", 110, 60, 0.7, 30)
+    rng = np.random.default_rng(4)
+    specks = rng.random((30, 30)) < 0.35
+    page[35:65, 10:40][specks] = 50
+    for x in range(250, 290, 2):
+        cv2.line(page, (x, 35), (x + 6, 65), 50, 1, cv2.LINE_8)
+    box = text_box(page, 168 / 50)
+    assert _contains(box, drawn)
+    assert box[1] > 40 and box[1] + box[3] < 250  # neither patch
+
+
+def test_crop_box_of_text_drawn_in_hairlines():
+    # Letters of one-pixel strokes (E, L, T, H, I) vanish in the opening that drops specks: then
+    # the ink as it is finds them.
+    page = _page(100, 300, seed=5)
+    strokes = {"E": [(0, 0, 0, 14), (0, 0, 8, 0), (0, 7, 6, 7), (0, 14, 8, 14)], "L": [(0, 0, 0, 14), (0, 14, 8, 14)],
+               "T": [(0, 0, 8, 0), (4, 0, 4, 14)], "H": [(0, 0, 0, 14), (8, 0, 8, 14), (0, 7, 8, 7)], "I": [(4, 0, 4, 14)]}
+    for i, letter in enumerate("ELTHI"):
+        for x0, y0, x1, y1 in strokes[letter]:
+            cv2.line(page, (120 + 13 * i + x0, 40 + y0), (120 + 13 * i + x1, 40 + y1), 20, 1, cv2.LINE_8)
+    assert not cv2.morphologyEx((page < 100).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).any()
+    box = text_box(page, 168 / 50)
+    assert _contains(box, (40, 120, 55, 120 + 13 * 4 + 9))
+    assert box[2] * box[3] < 0.4 * page.size
+
+
 def test_crop_box_of_light_text_on_dark_paper():
     page = _page(100, 300, paper=30, seed=1)
     drawn = _write(page, "0815", 120, 60, 0.8, 220)
