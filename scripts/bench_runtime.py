@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import time
-
 from dataclasses import replace
 
 from edge_runtime import images, preprocess

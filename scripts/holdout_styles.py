@@ -270,6 +270,7 @@ def _stamp(label: str, height: int, width: int, rng: np.random.Generator) -> np.
     image = ink(image, mask, colour(rng, 0, 90))
     return jpeg(to_uint8(image), int(rng.integers(50, 85)))
 
+
 def _caption(label: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """A small caption of pale letters with a dark outline, like text laid over a picture, somewhere
     on a busy scene of soft coloured shapes; a little blur."""
