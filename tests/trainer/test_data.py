@@ -4,13 +4,14 @@ file-name conventions: test_labels.py)."""
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from edge_runtime.contract import InputSpec
-from trainer.data import (NOT_IN_FOLDER, Skipped, fold_names, infer_charset, label_from_name, load_folder,
+from trainer.data import (NOT_IN_FOLDER, Skipped, evenly, fold_names, infer_charset, label_from_name, load_folder,
                           missing_message, split_names)
 from trainer.errors import DataError, TrainerError
 
@@ -153,3 +154,12 @@ def test_the_real_split_is_the_one_the_shipped_models_record(wilhelmy):
     shipped = json.loads((Path(__file__).parents[2] / "converted" / "convctc-fast-int8.json").read_text())["split"]
     ds = load_folder(wilhelmy, SPEC)
     assert _sha(split_names(ds.names, 0.15, seed=0)[1]) == shipped["val_names_sha256"]
+
+
+@pytest.mark.parametrize("count, sample, taken", [(1000, 200, 200), (399, 200, 200), (563, 500, 500), (50, 200, 50)])
+def test_evenly_takes_up_to_the_sample_spread_over_the_folder(count, sample, taken):
+    paths = [Path(f"{i:05d}.png") for i in range(count)]
+    chosen = evenly(paths, sample)
+    assert len(chosen) == taken and chosen[0] == paths[0]
+    assert len(set(chosen)) == taken and chosen == sorted(chosen)
+

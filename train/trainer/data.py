@@ -414,11 +414,16 @@ def label_report(labels: list[str], charset: str, source: str | None = None, rar
 SIZE_SAMPLE = 500
 
 
+def evenly(paths: list[Path], sample: int) -> list[Path]:
+    """Up to ``sample`` of ``paths``, evenly spread from the first."""
+    return paths[:: max(1, len(paths) // sample)][:sample]
+
+
 def image_sizes(paths: list[Path], sample: int = SIZE_SAMPLE) -> Counter:
     """Counter of (height, width) over up to ``sample`` images, evenly spread, read from their
     headers (a file whose header says nothing is decoded; an unreadable one is left out)."""
     sizes: Counter = Counter()
-    for path in paths[:: max(1, len(paths) // sample)]:
+    for path in evenly(paths, sample):
         try:
             wh = images.header_size(images.read_file(path))
             sizes[(wh[1], wh[0]) if wh else images.load(path).shape[:2]] += 1
@@ -443,7 +448,7 @@ def text_zoom(paths: list[Path], spec: InputSpec, sample: int) -> float | None:
     cuts for ``spec`` (:func:`edge_runtime.preprocess.crop_box`) is enlarged to fill the image: the
     square root of image area over box area. None when no image could be read."""
     zooms = []
-    for path in paths[:: max(1, len(paths) // sample)]:
+    for path in evenly(paths, sample):
         try:
             gray = to_gray(images.load(path))
         except CaptchaEdgeError:
