@@ -71,20 +71,21 @@ def test_the_training_length_line_says_when_the_fit_stops(synth_data, select, mo
                        height=50, width=200, batch_size=16, select=select)
     lines = []
     resolved = resolve_length(config, 170, log=lines.append)  # 11 steps an epoch: patience 110 epochs
-    assert resolved.patience == 110 and _lr_schedule(resolved, log=lines.append).patience == 36
+    assert resolved.patience == 110 and _lr_schedule(resolved, None, lines.append, anneal=True).patience == 36
     assert lines == [f"training length: at most 546 epochs of 11 steps (about 6000 optimizer steps), ending sooner once "
                      f"{monitored} has not improved for 36 epochs at 1/16 of the starting learning rate; the rate "
-                     f"halves after 36 epochs without improvement (a third of the patience, 110 epochs){early}"]
+                     f"halves after 36 epochs without improvement (a third of the patience, 110 epochs), and over the "
+                     f"last 136 epochs falls step by step to that floor, where the last epoch trains{early}"]
 
 
-def plateau(steps_per_epoch: int, lr: float = 0.01):
+def plateau(steps_per_epoch: int, lr: float = 0.01, epochs: int = 1000, anneal: bool = True):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
     model.optimizer.build(model.trainable_variables)
     lines = []
-    cb = _Plateau({}, lines.append, "loss", factor=0.5, patience=3, min_lr=lr * defaults.MIN_LR_FRACTION)
+    cb = _Plateau({}, lines.append, "loss", factor=0.5, patience=3, min_lr=lr * defaults.MIN_LR_FRACTION, anneal=anneal)
     cb.set_model(model)
-    cb.set_params({"steps": steps_per_epoch, "epochs": 1000})
+    cb.set_params({"steps": steps_per_epoch, "epochs": epochs})
     cb.on_train_begin()
     return model, cb, lines
 
@@ -120,6 +121,31 @@ def test_an_improving_loss_never_stops():
     for epoch, loss in enumerate(np.linspace(10, 1, 60)):
         cb.on_epoch_end(epoch, {"loss": float(loss)})
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01) and not model.stop_training
+
+
+@pytest.mark.parametrize("anneal", [True, False])
+def test_a_budgeted_fit_that_runs_out_of_epochs_still_ends_at_the_lowest_rate(anneal):
+    model, cb, _ = plateau(steps_per_epoch=1000, epochs=40, anneal=anneal)  # annealed: the last 10 epochs
+    rates = []
+    for epoch, loss in enumerate(np.linspace(10, 1, 40)):  # improving to the end: no plateau halves the rate
+        rates.append(float(model.optimizer.learning_rate.numpy()))  # the rate epoch ``epoch`` trains at
+        cb.on_epoch_end(epoch, {"loss": float(loss)})
+    assert rates[:30] == [pytest.approx(0.01)] * 30 and not model.stop_training
+    if anneal:
+        assert all(a > b for a, b in zip(rates[29:], rates[30:]))  # falling every epoch of the last 10
+        assert rates[-1] == pytest.approx(0.01 * defaults.MIN_LR_FRACTION)
+    else:  # --epochs: the user's length, scheduled by the plateaus alone
+        assert rates[30:] == [pytest.approx(0.01)] * 10
+
+
+def test_epochs_the_user_sets_are_not_annealed(synth_data):
+    from trainer.config import RunConfig
+
+    config = RunConfig(arch="convctc-fast", data_dir=str(synth_data), kind="ctc", charset="abc", label_length=None,
+                       height=50, width=200, batch_size=16, epochs=40)
+    lines = []
+    resolve_length(config, 170, log=lines.append)
+    assert lines and "(--epochs)" in lines[0] and "falls step by step" not in lines[0]
 
 
 def test_fit_with_no_flag_fine_tunes_from_the_base(train_cli, synth_data, tmp_path):

@@ -20,7 +20,7 @@ from edge_runtime.options import REPORT_FORMATS
 from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
-from .defaults import (AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
+from .defaults import (ANNEAL_FRACTION, AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
                        PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
                        TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, CROP_FROM_ZOOM, CROP_SAMPLE, base_pixels_per_character,
                        choose, choose_resize, is_base)
@@ -117,7 +117,9 @@ def main() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; an existing run is resumed).")
 @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS["epochs"],
               help=f"At most this many epochs. Default: as many as {STEP_BUDGET} optimizer steps take (a small "
-                   "folder trains as long as a large one). Either way the fit ends sooner once the monitored loss "
+                   "folder trains as long as a large one), the learning rate falling to its lowest over the last "
+                   f"{ANNEAL_FRACTION:.0%} of them; epochs you set are not annealed. Either way the fit ends "
+                   "sooner once the monitored loss "
                    "(--select last: the training loss; --select best: the validation loss) has stopped improving at "
                    "the lowest learning rate (converged; see --patience), or, with --select best, at early stopping.")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the arch's.")

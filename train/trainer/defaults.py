@@ -83,6 +83,11 @@ SELF_TRAIN_HINT_BELOW = 1000
 #: The learning rate falls to this fraction of its start at least; a fit whose training loss has
 #: stopped improving there has converged and ends.
 MIN_LR_FRACTION = 1 / 16
+#: Over this last fraction of a budgeted fit's epochs (no --epochs) the learning rate's ceiling falls to
+#: the floor, which the last epoch reaches: a fit that runs out of epochs before it has converged
+#: (a large folder, whose loss keeps improving) still ends annealed, so its last weights are not
+#: taken mid-stride. A fit that converges sooner never meets the ceiling.
+ANNEAL_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,20 @@ def epochs_for(steps: int, budget: int = STEP_BUDGET) -> int:
 def patience_for(steps: int) -> int:
     """Epochs that make :data:`PATIENCE_STEPS` optimizer steps (at least 3)."""
     return max(3, math.ceil(PATIENCE_STEPS / steps))
+
+
+def anneal_epochs(epochs: int) -> int:
+    """The last epochs, :data:`ANNEAL_FRACTION` of them (at least one), whose ceiling falls to the floor."""
+    return max(1, round(epochs * ANNEAL_FRACTION))
+
+
+def lr_ceiling(epoch: int, epochs: int, start: float) -> float:
+    """The highest learning rate epoch ``epoch`` (0-based) of ``epochs`` may train at: ``start``,
+    then over the last :data:`ANNEAL_FRACTION` of the epochs a geometric path down to
+    ``start * MIN_LR_FRACTION``, reached at the last epoch."""
+    window = anneal_epochs(epochs)
+    into = epoch - (epochs - window) + 1
+    return start * MIN_LR_FRACTION ** min(1.0, into / window) if into > 0 else start
 
 
 def plateau_epochs(patience: int) -> int:

@@ -178,6 +178,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
         train = D.joined(train, extra)
         log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
             f"training images")
+    budgeted = config.epochs is None  # the step budget sets the length: its last epochs anneal
     config = resolve_length(config, len(train.names), log, budget)
     resuming = run.has_trained
     initialise = config.init_from and not resuming
@@ -204,7 +205,7 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     if state.get("done") and (state.get("stopped_early") or state["epoch"] >= config.epochs):
         log("run already finished; nothing to do")
     else:
-        _fit_epochs(model, config, run, state, train, val, log)
+        _fit_epochs(model, config, run, state, train, val, log, anneal=budgeted)
     if command:
         run.write_command(command)
     return state
@@ -220,12 +221,15 @@ def resolve_length(config: RunConfig, train_images: int, log=print, budget: int 
     patience = config.patience or defaults.patience_for(steps)
     flat = defaults.plateau_epochs(patience)
     monitored = "training" if config.select == SELECT_LAST else "validation"
+    anneal = ("" if config.epochs else f", and over the last {defaults.anneal_epochs(epochs)} epochs falls step by "
+              f"step to that floor, where the last epoch trains")
     early = ("" if config.select == SELECT_LAST
              else f"; early stop after {patience} epochs without a better validation accuracy")
     log(f"training length: at most {epochs} epochs of {steps} steps (about {budget} optimizer steps)"
         f"{', ' if config.epochs is None else ' (--epochs), '}ending sooner once the {monitored} loss has not improved "
         f"for {flat} epochs at 1/{round(1 / defaults.MIN_LR_FRACTION)} of the starting learning rate; the rate halves "
-        f"after {flat} epochs without improvement (a third of the patience, {patience} epochs){early}")
+        f"after {flat} epochs without improvement (a third of the patience, {patience} epochs)"
+        f"{anneal}{early}")
     return dataclasses.replace(config, epochs=epochs, patience=patience)
 
 
@@ -246,10 +250,12 @@ def load_checkpoint(model, weights: Path, log=print) -> None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log) -> None:
+def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Dataset, val: D.Dataset, log,
+                anneal: bool) -> None:
     """The epochs left, step by step with ``train_on_batch``: Keras' ``fit`` fed by a Python
     dataset (tf.data's from_generator) took twice as long a step on 2 cores. The callbacks are
-    driven as ``fit`` drives them."""
+    driven as ``fit`` drives them. ``anneal``: the last epochs' learning rate falls to its floor
+    (defaults.lr_ceiling); a length the user set (--epochs) is theirs to schedule."""
     outputs = len(model.outputs)
     targets = output_targets(train.labels, config, outputs)
     val_x = to_inputs(val.pixels, config.input_spec)
@@ -257,7 +263,7 @@ def _fit_epochs(model, config: RunConfig, run: Run, state: dict, train: D.Datase
     steps = defaults.steps_per_epoch(len(train.pixels), config.batch_size, config.max_steps)
     contract = config.contract()
     callbacks = keras.callbacks.CallbackList(
-        [_Tracker(config, run, state, log), _lr_schedule(config, state, log)],
+        [_Tracker(config, run, state, log), _lr_schedule(config, state, log, anneal)],
         model=model, epochs=config.epochs, steps=steps, verbose=0)
     model.stop_training = False
     callbacks.on_train_begin()
@@ -328,11 +334,11 @@ def fit_folds(config: RunConfig, out: str | os.PathLike, overwrite: bool = False
     return summary
 
 
-def _lr_schedule(config: RunConfig, state: dict | None = None, log=print):
+def _lr_schedule(config: RunConfig, state: dict | None, log, anneal: bool):
     # With --select last, validation must steer nothing, the learning rate included.
     monitor = "loss" if config.select == SELECT_LAST else "val_loss"
     return _Plateau(state, log, monitor, factor=0.5, patience=defaults.plateau_epochs(config.patience),
-                    min_lr=config.learning_rate * defaults.MIN_LR_FRACTION)
+                    min_lr=config.learning_rate * defaults.MIN_LR_FRACTION, anneal=anneal)
 
 
 class _Plateau(keras.callbacks.ReduceLROnPlateau):
@@ -340,11 +346,13 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
     state, so a resumed run lowers the learning rate when an uninterrupted one would. It holds the
     rate for the first HOLD_STEPS steps (a new style's loss may sit flat before it falls), and
     ends the fit once the monitored loss has not improved for its own patience
-    (defaults.plateau_epochs: a third of --patience) at the lowest rate: converged."""
+    (defaults.plateau_epochs: a third of --patience) at the lowest rate: converged. Over the
+    last epochs of a budgeted fit (``anneal``) the rate is capped by defaults.lr_ceiling, so a fit
+    that never converges still ends at the lowest rate."""
 
-    def __init__(self, state: dict | None, log, *args, **kwargs):
+    def __init__(self, state: dict | None, log, *args, anneal: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self.state, self.log = state, log
+        self.state, self.log, self.anneal = state, log, anneal
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -355,7 +363,8 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
-        if (epoch + 1) * (self.params.get("steps") or 1) <= defaults.HOLD_STEPS:
+        held = (epoch + 1) * (self.params.get("steps") or 1) <= defaults.HOLD_STEPS
+        if held:
             if self.monitor_op is None:
                 self._set_monitor_op()
             if current is not None and self._is_improvement(current, self.best):
@@ -363,16 +372,27 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
             self.wait = 0
         else:
             super().on_epoch_end(epoch, logs)
-            lr = float(self.model.optimizer.learning_rate.numpy())
-            if lr <= self.min_lr * (1 + 1e-6) and self.wait >= self.patience:
-                self.log(f"converged: the {'training' if self.monitor == 'loss' else 'validation'} loss has not improved "
-                         f"for {self.wait} epochs at the lowest learning rate, {lr:.2g}")
-                self.model.stop_training = True
-                if self.state is not None:
-                    self.state["stopped_early"] = True
+        lr = self._cap(epoch + 1)
+        if not held and lr <= self.min_lr * (1 + 1e-6) and self.wait >= self.patience:
+            self.log(f"converged: the {'training' if self.monitor == 'loss' else 'validation'} loss has not improved "
+                     f"for {self.wait} epochs at the lowest learning rate, {lr:.2g}")
+            self.model.stop_training = True
+            if self.state is not None:
+                self.state["stopped_early"] = True
         if self.state is not None:
             best = None if self.best is None or not np.isfinite(self.best) else float(self.best)
             self.state["plateau"] = {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
+
+    def _cap(self, next_epoch: int) -> float:
+        """Holds the learning rate to its ceiling for ``next_epoch`` (defaults.lr_ceiling, which
+        depends on the epoch alone, so a resumed fit follows the same path); returns the rate."""
+        lr = float(self.model.optimizer.learning_rate.numpy())
+        if not self.anneal:
+            return lr
+        ceiling = defaults.lr_ceiling(next_epoch, self.params["epochs"], self.min_lr / defaults.MIN_LR_FRACTION)
+        if lr > ceiling:
+            self.model.optimizer.learning_rate.assign(ceiling)
+        return min(lr, ceiling)
 
 
 def check_no_leak(config: RunConfig, val_names: list[str]) -> None:
