@@ -2,6 +2,7 @@
 the charset and the skipped images reported before training; resuming restores the optimizer
 (step count, Adam moments, learning-rate schedule) instead of starting it afresh."""
 
+import re
 import shutil
 import warnings
 
@@ -43,6 +44,8 @@ def test_a_labels_file_folder_fits_and_resumes_with_its_optimizer(train_cli, lab
     assert "skipped 2 images" in out and "1 unreadable image: imgs/broken.png" in out
     assert "1 not in the labels file: stray_1.png" in out
     assert out.index("count per character") < out.index("epoch 1/2")
+    rates = re.findall(r"^epoch \d/2 .* lr (\S+) ", out, re.M)
+    assert len(rates) == 2 and rates[0] == rates[1]  # --epochs: not annealed, the last epoch at the start's rate
     config, split = run.config, run.split
     assert config.labels == "labels.csv" and not config.ignore_case
     assert len(split["val"]) == 7 and all(n.startswith("imgs/img") for n in split["train"] + split["val"])
