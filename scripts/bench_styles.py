@@ -22,6 +22,11 @@ With --unlabelled, each cell's training images beyond the labels it uses are giv
 unlabelled images (``fit --unlabelled REST``: self-training), in a table of its own
 (OUT/base-<hash>/unlabelled); cells that use every image have none and are left out.
 
+With --refit, each cell is fitted with ``fit --refit`` (a second fit on every labelled image,
+validation images too), in a table of its own (OUT/base-<hash>/refit). A cell of the plain table
+that has finished is copied first, so only its refit trains: the first fit is the same either way,
+and its time counts in the cell's.
+
 After a change to the runtime's reading (preprocessing, decoding, trust), --reread reads every
 finished cell's test images again with its int8 file; fits and exports are kept, and so are their times.
 After a change to the export, --reexport exports every finished cell's run again, then reads; the
@@ -134,15 +139,20 @@ def base_id() -> str:
 
 
 def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path,
-               unlabelled: list[Path] | None = None, reexport: bool = False) -> dict:
+               unlabelled: list[Path] | None = None, reexport: bool = False, plain: Path | None = None) -> dict:
+    """One cell; with ``plain`` (the plain table's folder), a --refit cell that starts as a copy of
+    the plain cell's finished run, on the same training folder (a run is tied to its folder)."""
     work = out / f"{style}-{n}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
-    data = link_folder(work / "train", train)
+    data = link_folder((plain or out) / f"{style}-{n}" / "train", train)
     extra = ["--unlabelled", str(link_folder(work / "unlabelled", unlabelled))] if unlabelled else []
     runs = work / "run"
     model = work / "model.tflite"
     timing = work / "fit_seconds.json"
+    if plain:
+        extra = ["--refit"]
+        copy_finished_fit(plain / f"{style}-{n}", runs, timing)
     spent = json.loads(timing.read_text())["seconds"] if timing.exists() else 0.0
 
     def cell(**result) -> dict:  # one row of results.jsonl, finished or failed
@@ -167,6 +177,15 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
                         error=error[0] if error else "export failed")
     acc, right, rejected = accuracy(model, test, work, log)
     return cell(accuracy=acc, right=right, rejected=rejected, model_bytes=model.stat().st_size)
+
+
+def copy_finished_fit(source: Path, runs: Path, timing: Path) -> None:
+    """A plain cell's finished run and fit time, copied once into a --refit cell."""
+    finished = source / "run" / "state.json"
+    if runs.exists() or not finished.exists() or not json.loads(finished.read_text()).get("done"):
+        return
+    shutil.copytree(source / "run", runs)
+    shutil.copyfile(source / "fit_seconds.json", timing)
 
 
 def table(rows: list[dict]) -> str:
@@ -202,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unlabelled", action="store_true",
                         help="self-training: give fit each cell's other training images as --unlabelled "
                              "(a table of its own; cells with no other images are left out)")
+    parser.add_argument("--refit", action="store_true",
+                        help="fit --refit: a second fit on every labelled image (a table of its own; a finished "
+                             "cell of the plain table is copied, so only the refit trains)")
     args = parser.parse_args(argv)
+    if args.refit and args.unlabelled:
+        parser.error("expected at most one of --refit and --unlabelled, got both")
     styles, folder = holdout_styles.style_set(args.holdout)
     args.styles = [s for s in (args.styles or ",".join(styles)).split(",") if s]
     args.styles_dir = args.styles_dir or folder
@@ -216,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.wilhelmy and not args.wilhelmy.is_dir():
         parser.error(f"expected the Wilhelmy folder at --wilhelmy {args.wilhelmy}, found none")
     args.out = args.out / f"base-{base_id()}"  # cells made with another base are not this base's
-    if args.unlabelled:
-        args.out = args.out / "unlabelled"
+    plain = args.out if args.refit else None
+    if args.unlabelled or args.refit:
+        args.out = args.out / ("unlabelled" if args.unlabelled else "refit")
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = {}
@@ -234,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if (style, n) not in done or again:
             print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
             row = bench_cell(style, n, train, test, args.out, rest if args.unlabelled else None,
-                             reexport=args.reexport and finished)
+                             reexport=args.reexport and finished, plain=plain)
             with open(results, "a") as f:  # a cell's last row is its result
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row

@@ -19,7 +19,7 @@ from edge_runtime.options import REPORT_FORMATS
 
 from ._version import __version__
 from .archs import ARCHS
-from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
+from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SELECT_LAST, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
 from .defaults import (ANNEAL_FRACTION, AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
                        PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
                        TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, CROP_FROM_ZOOM, CROP_SAMPLE, base_pixels_per_character,
@@ -174,10 +174,15 @@ def main() -> None:
                    "and validates on the labelled images only. About one and a half times a plain fit.")
 @click.option("--pseudo-confidence", type=click.FloatRange(0, 1), default=PSEUDO_MIN_CONFIDENCE, show_default=True,
               help="With --unlabelled: the calibrated confidence a teacher's read needs to join the training images.")
+@click.option("--refit/--no-refit", default=DEFAULTS["refit"], show_default=True,
+              help="After the fit, fit once more on every labelled image, the validation images too (OUT/refit): the "
+                   "same start, seed and recipe, about twice the time. export then writes the refit's weights, checked "
+                   "and calibrated on the first fit's validation images. With --select last only; not with --folds, "
+                   "--fold or --unlabelled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size,
         resize, color, learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select,
-        unlabelled_dir, pseudo_confidence, overwrite):
+        unlabelled_dir, pseudo_confidence, refit, overwrite):
     """Fit a model on a labelled folder; prints the charset (count per character) and what was
     skipped, then one line per epoch; resumable after a kill (weights and optimizer state)."""
     from trainer import data as D
@@ -188,6 +193,10 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
     if unlabelled_dir and folds:
         raise click.UsageError("expected at most one of --unlabelled and --folds, got both")
+    if refit and (folds or unlabelled_dir or select != SELECT_LAST):
+        given = "--folds" if folds else "--unlabelled" if unlabelled_dir else f"--select {select}"
+        raise click.UsageError(f"expected --refit with --select {SELECT_LAST} and without --folds or --unlabelled, "
+                               f"got {given}: the refit trains on the validation images that these measure on")
     size = _input_size(input_size)
     # The labels are checked before TensorFlow is imported: bad data fails at once.
     labels = D.find_labels(data_dir, labels_file)
@@ -228,7 +237,7 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         read = plan(out, overwrite, labelled.paths, labelled.labels, seed, resize, log=_log)
         two_starts = read if read is not None and read.two_starts else None
     _quiet_tensorflow()
-    from trainer.train import fit as run_fit, fit_folds
+    from trainer.train import discard_refit, fit as run_fit, fit_folds, refit as run_refit
 
     config = RunConfig(
         arch=arch, data_dir=os.path.abspath(data_dir), kind=spec.kind.value, charset=charset,
@@ -239,19 +248,22 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         augment=spec.augment if augment is None else augment, strokes=strokes, width_mult=width_mult, max_steps=max_steps,
         init_from=os.path.abspath(init_from) if init_from else None, folds=folds, fold=fold, select=select,
         labels=labels, ignore_case=ignore_case, unlabelled=os.path.abspath(unlabelled_dir) if unlabelled_dir else None,
-        pseudo_confidence=pseudo_confidence if unlabelled_dir else None)
+        pseudo_confidence=pseudo_confidence if unlabelled_dir else None, refit=refit)
+    if overwrite:
+        discard_refit(out)
     if unlabelled_dir:
         from trainer.selftrain import fit_self_trained
 
         fit_self_trained(config, out, overwrite=overwrite, log=_log, command=_command())
-        return
-    if two_starts:
+    elif two_starts:
         from trainer.starts import fit_two_starts
 
         fit_two_starts(config, out, two_starts, log=_log, command=_command())
-        return
-    fit_all = fit_folds if folds and fold is None else run_fit
-    fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
+    else:
+        fit_all = fit_folds if folds and fold is None else run_fit
+        fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
+    if refit:
+        run_refit(out, log=_log, command=_command())
 
 
 @main.command()

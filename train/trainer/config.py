@@ -61,6 +61,7 @@ class RunConfig:
     max_length: int | None = None
     unlabelled: str | None = None  # self-training: a folder of unlabelled images (trainer.selftrain)
     pseudo_confidence: float | None = None  # with unlabelled: the reads it keeps; None: trainer.defaults'
+    refit: bool = False  # then a second fit on every labelled image, validation images too (trainer.train.refit)
     trainer_version: str = __version__
 
     @property

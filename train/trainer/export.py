@@ -168,8 +168,11 @@ def fit_chain(run_dir: str | os.PathLike) -> list[str]:
     return chain[::-1]
 
 
-def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels: np.ndarray, labels: list[str]) -> dict:
-    """The exported model, run by edge_runtime on the validation pixels, against the Keras model."""
+def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels: np.ndarray, labels: list[str],
+           calibrate_on: np.ndarray | None = None) -> dict:
+    """The exported model, run by edge_runtime on the validation pixels, against the Keras model.
+    Its confidence temperature is fitted on the file's own outputs, or on ``calibrate_on``: the
+    probabilities of a model that never trained on these images (a refit's first fit)."""
     from edge_runtime.recognizer import Recognizer
 
     rec = Recognizer.from_file(model_file, threads=1)
@@ -194,7 +197,7 @@ def parity(model_file: Path, keras_probs: np.ndarray, contract: Contract, pixels
         "max_abs_prob_diff": float(np.abs(tfl_probs - keras_probs).max()),
         "invoke_ms_p50": float(np.median(invoke_ms)),
         "interpreter": f"{rec.interpreter.distribution} {rec.interpreter.version}",
-        **calibration(tfl_probs, contract, labels),
+        **calibration(tfl_probs if calibrate_on is None else calibrate_on, contract, labels),
     }
 
 
@@ -238,18 +241,31 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
     refuse_shipped(targets.values(), overwrite)
     run = Run(run_dir)
     config, split, state = run.config, run.split, run.state
-    keras_model = run.load_keras()
+    fitted = exported_run(run)
+    keras_model = fitted.load_keras()
     export_model = inference_graph(keras_model, config)
     val = run.images("val", log=log)
     if not val.names:
         raise ExportError(f"expected validation images to check the export against, none of {len(split['val'])} "
                           f"listed in {run.split_file} could be read")
-    keras_probs = predict_probs(keras_model, to_inputs(val.pixels, config.input_spec))
+    val_x = to_inputs(val.pixels, config.input_spec)
+    keras_probs = predict_probs(keras_model, val_x)
+    calibrate_on = None
+    if fitted is not run:
+        log(f"exporting the refit ({fitted.root}), which trained on the validation images too: its validation "
+            f"figures below are of images it trained on; the first fit's reads of them set the confidence temperature")
+        calibrate_on = predict_probs(run.load_keras(), val_x)
+    refit = fitted.state if fitted is not run else {}
     run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
-                   "best_epoch": state.get("best_epoch"), "epochs": state.get("epoch"), "select": config.select,
-                   "val_accuracy_keras": state.get("best_val_accuracy"), "weights": run.kept_weights.name,
+                   "best_epoch": (refit or state).get("best_epoch"), "epochs": (refit or state).get("epoch"),
+                   "select": config.select,
+                   # The first fit's, on images it never trained on: an estimate even for a refit.
+                   "val_accuracy_keras": state.get("best_val_accuracy"),
+                   "weights": fitted.kept_weights.relative_to(run.root).as_posix(),
                    "val_images": len(split["val"]),
-                   "train_images": len(split["train"]), "train_seconds": round(state.get("train_seconds", 0.0), 1)}
+                   "train_images": len(split["train"]) + (len(split["val"]) if refit else 0),
+                   "train_seconds": round(state.get("train_seconds", 0.0) + refit.get("train_seconds", 0.0), 1),
+                   **({"refit": True} if refit else {})}
     context = {"split": _split_summary(split), "fit_command": run.command, "fit_chain": fit_chain(run_dir),
                "unread_val_images": [s.name for s in val.skipped]}
     reports = {}
@@ -266,7 +282,7 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
         seconds = time.monotonic() - t0
         contract = dataclasses.replace(config.contract(mode, run_metrics), max_flat_rows=flat,
                                        output=exported_output(config.arch))
-        report = _write_checked(raw, Path(out), contract, keras_probs, val, max_accuracy_drop)
+        report = _write_checked(raw, Path(out), contract, keras_probs, val, max_accuracy_drop, calibrate_on)
         report.update(context, convert_seconds=round(seconds, 1), arch=config.arch)
         D.write_json(Path(out).with_suffix(".json"), report)
         log(f"{out}: {report['bytes']} bytes, {mode}; validation accuracy {report['accuracy']:.4f} "
@@ -278,6 +294,17 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
             log(report["accepted_loss"])
         reports[mode] = report
     return reports
+
+
+def exported_run(run: Run) -> Run:
+    """The run whose weights export writes: ``run``, or with --refit its refit, once finished."""
+    if not run.config.refit:
+        return run
+    if not run.refit.state.get("done"):
+        found = f"it stopped after epoch {run.refit.state['epoch']}" if run.refit.state else "none"
+        raise ExportError(f"expected the refit of {run.root} (fit --refit) to have finished in {run.refit.root}, "
+                          f"found {found}; run the same fit command again to finish it")
+    return run.refit
 
 
 def _train_sample(run: Run, log) -> D.Dataset:
@@ -318,14 +345,15 @@ def _accuracy_lost(report: dict, max_drop: float) -> tuple[list[str], str | None
 
 
 def _write_checked(raw: bytes, out: Path, contract: Contract, keras_probs: np.ndarray, val: D.Dataset,
-                   max_accuracy_drop: float) -> dict:
+                   max_accuracy_drop: float, calibrate_on: np.ndarray | None = None) -> dict:
     """Write the file with its contract, once it has passed the parity check; its metrics then
-    include the exported file's own accuracy and agreement with Keras."""
+    include the exported file's own accuracy and agreement with Keras (:func:`parity`, which
+    fits the temperature, on ``calibrate_on`` if given)."""
     mode = contract.quantization
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(embed_contract(raw, contract))
-    report = parity(tmp, keras_probs, contract, val.pixels, val.labels)
+    report = parity(tmp, keras_probs, contract, val.pixels, val.labels, calibrate_on)
     problems = []
     if mode == Quantization.INT8:
         problems, report["accepted_loss"] = _accuracy_lost(report, max_accuracy_drop)

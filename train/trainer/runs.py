@@ -10,6 +10,7 @@ command, the cross-validation summary, and the Keras model rebuilt from them (:m
     RUN_DIR/teacher/, pseudo-labels.tsv  with --unlabelled: the run on the labelled images alone, and its trusted reads
     RUN_DIR/starts.json, from-base/, from-scratch/  fit from the base chosen by --init-from auto: the base's
                             zero-shot read; with two starts, the two fits (RUN_DIR holds a copy of the kept one)
+    RUN_DIR/refit/          with --refit: the second fit, on every labelled image, whose weights export writes
 
 Keras is imported only by :meth:`Run.load_keras`."""
 
@@ -24,8 +25,9 @@ from .config import DEFAULTS, SELECT_LAST, RunConfig
 from .errors import RunError
 
 #: Settings that may change when a run is resumed: it just trains longer or stops later; the label
-#: lengths only describe the data (runs made before they were recorded lack them).
-RESUMABLE = ("epochs", "patience", "min_length", "max_length")
+#: lengths only describe the data (runs made before they were recorded lack them); --refit adds a
+#: second fit after this one (or leaves it out of the export), and changes nothing of this one.
+RESUMABLE = ("epochs", "patience", "min_length", "max_length", "refit")
 #: Settings read only when a run starts; a run that has trained keeps its own, whatever the resume
 #: says (--init-from auto names the installed base, whose path moves with a reinstall).
 STARTING = ("init_from",)
@@ -38,6 +40,8 @@ FILES = {"config_file": "config.json", "split_file": "split.json", "state_file":
          "command_file": "command.txt", "cv_file": "cv.json", "pseudo_file": "pseudo-labels.tsv"}
 #: With --unlabelled: the run fitted on the labelled images alone, which reads the unlabelled ones.
 TEACHER = "teacher"
+#: With --refit: the fit on every labelled image, validation images included.
+REFIT = "refit"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class Run:
         """With --unlabelled: the run on the labelled images alone, whose trusted reads of the
         unlabelled images (:attr:`pseudo_file`) join this run's training images."""
         return Run(self.root / TEACHER)
+
+    @property
+    def refit(self) -> "Run":
+        """With --refit: the fit on every labelled image (this run's validation images too), from
+        this run's start; export writes its weights."""
+        return Run(self.root / REFIT)
 
     def fold(self, k: int) -> "Run":
         """The run of fold k (1-based) of a cross-validation run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -160,11 +161,13 @@ def new_split(config: RunConfig, names: list[str]) -> dict:
 
 
 def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=print, command: str | None = None,
-        report: bool = True, extra: D.Dataset | None = None, budget: int = defaults.STEP_BUDGET) -> dict:
+        report: bool = True, extra: D.Dataset | None = None, budget: int = defaults.STEP_BUDGET,
+        train_on_val: bool = False) -> dict:
     """Train (or resume) a run; returns the final state dict. ``command`` is recorded in command.txt.
     Before training it logs the labels and what was skipped (``report``). ``extra``: more training
     images (self-training's teacher-labelled ones, :mod:`trainer.selftrain`), never validated on.
-    ``budget``: the optimizer steps that set the length when --epochs is not given."""
+    ``budget``: the optimizer steps that set the length when --epochs is not given.
+    ``train_on_val``: the validation images train too (:func:`refit`)."""
     from .models import build
 
     D.check_charset(config.charset)
@@ -174,6 +177,10 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     if len(train.names) == 0 or len(val.names) == 0:
         raise DataError(f"expected images in both splits, got {len(train.names)} train and {len(val.names)} validation")
     log(f"{config.arch}: {len(train.names)} train / {len(val.names)} validation images, charset {config.charset!r}")
+    if train_on_val:
+        train = D.joined(train, val)
+        log(f"and the {len(val.names)} validation images: {len(train.names)} training images; the validation "
+            f"figures below are of images it trains on (progress only, not an estimate)")
     if extra is not None:
         train = D.joined(train, extra)
         log(f"and {len(extra.names)} images of {config.unlabelled} labelled by the teacher: {len(train.names)} "
@@ -209,6 +216,34 @@ def fit(config: RunConfig, out: str | os.PathLike, overwrite: bool = False, log=
     if command:
         run.write_command(command)
     return state
+
+
+def refit(out: str | os.PathLike, log=print, command: str | None = None) -> dict:
+    """--refit: after the fit in ``out``, fit once more into OUT/refit on every labelled image, its
+    validation images too, from the start the fit kept (the base or scratch, as two starts chose),
+    with the same seed, recipe and length rule; resumable like any fit. Returns its state.
+
+    Why: with --select last validation steers nothing of a fit; it measures. So the images it
+    holds out (--val-fraction, 30 of 200) teach nothing, and at 200 labels a fit on all of them
+    read about one test image in 100 more (docs/training-log.md). ``export`` writes this fit's
+    weights, and judges them with the first fit's validation: the int8 check on its images, the
+    confidence temperature on its reads (the first fit never trained on them)."""
+    first = Run(out)
+    if not first.state.get("done"):
+        raise RunError(f"expected a finished fit in {first.root} before its refit, found none; run the fit first")
+    config = dataclasses.replace(first.config, refit=False)
+    target = first.refit
+    target.root.mkdir(parents=True, exist_ok=True)
+    if not target.split_file.exists():
+        target.write_split(first.split)  # the same images, so the validation ones are known to be trained on
+    start = "the pre-trained base" if defaults.is_base(config.init_from) else (config.init_from or "scratch")
+    log(f"refit: the same fit on every labelled image, validation images included, from {start}, in {target.root}")
+    return fit(config, target.root, log=log, command=command, report=False, train_on_val=True)
+
+
+def discard_refit(out: str | os.PathLike) -> None:
+    """--overwrite: a refit made after an earlier fit in ``out`` is not this fit's."""
+    shutil.rmtree(Run(out).refit.root, ignore_errors=True)
 
 
 def resolve_length(config: RunConfig, train_images: int, log=print, budget: int = defaults.STEP_BUDGET) -> RunConfig:
