@@ -60,6 +60,14 @@ def test_export_writes_the_refit_with_the_first_fits_temperature(train_cli, refi
     assert metrics["val_accuracy_keras"] == run.state["best_val_accuracy"]
 
 
+def test_evaluate_says_the_refit_trained_on_the_validation_images(train_cli, refitted, tmp_path):
+    run, _ = refitted
+    log = train_cli("evaluate", run.root, "--out", tmp_path, "--no-plots").output
+    assert "fitted with --refit" in log and "--data DIR" in log
+    other = train_cli("evaluate", run.root, "--data", run.config.data_dir, "--out", tmp_path, "--no-plots").output
+    assert "fitted with --refit" not in other
+
+
 def test_parity_fits_the_temperature_on_the_reads_it_is_given(refitted, train_cli, tmp_path):
     """A refit's own reads of its validation images are those of images it trained on; the
     temperature comes from the reads passed as ``calibrate_on`` (the first fit's)."""
