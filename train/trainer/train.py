@@ -4,7 +4,8 @@ accuracy and stops early. Either way the fit ends once the monitored loss has st
 at the lowest learning rate (converged). The state and the last weights are written atomically
 at least every CHECKPOINT_SECONDS (30 s) and when the fit ends, so a killed run resumes from
 there, repeating at most those seconds of epochs.
-:func:`fit` fits one run (a split or one fold), :func:`fit_folds` every fold of a cross-validation.
+:func:`fit` fits one run (a split or one fold), :func:`fit_folds` every fold of a cross-validation,
+:func:`refit` the second fit of --refit (every labelled image).
 The run directory is a :class:`trainer.runs.Run`; the class layout comes from the run's contract."""
 
 from __future__ import annotations
