@@ -250,22 +250,22 @@ def export_modes(run_dir: str | os.PathLike, targets: dict[str, str | os.PathLik
                           f"listed in {run.split_file} could be read")
     val_x = to_inputs(val.pixels, config.input_spec)
     keras_probs = predict_probs(keras_model, val_x)
+    refitted, kept = fitted is not run, fitted.state
     calibrate_on = None
-    if fitted is not run:
+    if refitted:
         log(f"exporting the refit ({fitted.root}), which trained on the validation images too: its validation "
             f"figures below are of images it trained on; the first fit's reads of them set the confidence temperature")
         calibrate_on = predict_probs(run.load_keras(), val_x)
-    refit = fitted.state if fitted is not run else {}
     run_metrics = {"params": int(keras_model.count_params()), "macs": count_macs(export_model),
-                   "best_epoch": (refit or state).get("best_epoch"), "epochs": (refit or state).get("epoch"),
-                   "select": config.select,
+                   "best_epoch": kept.get("best_epoch"), "epochs": kept.get("epoch"), "select": config.select,
                    # The first fit's, on images it never trained on: an estimate even for a refit.
                    "val_accuracy_keras": state.get("best_val_accuracy"),
                    "weights": fitted.kept_weights.relative_to(run.root).as_posix(),
                    "val_images": len(split["val"]),
-                   "train_images": len(split["train"]) + (len(split["val"]) if refit else 0),
-                   "train_seconds": round(state.get("train_seconds", 0.0) + refit.get("train_seconds", 0.0), 1),
-                   **({"refit": True} if refit else {})}
+                   "train_images": len(split["train"]) + (len(split["val"]) if refitted else 0),
+                   "train_seconds": round(state.get("train_seconds", 0.0)
+                                          + (kept.get("train_seconds", 0.0) if refitted else 0.0), 1),
+                   **({"refit": True} if refitted else {})}
     context = {"split": _split_summary(split), "fit_command": run.command, "fit_chain": fit_chain(run_dir),
                "unread_val_images": [s.name for s in val.skipped]}
     reports = {}
