@@ -13,19 +13,20 @@ The commands are the user's, with no other flag:
     captcha-train export RUN --out MODEL.tflite
     captcha-edge predict TEST --model MODEL.tflite --format jsonl
 
-It takes hours on 2 cores: every finished cell is kept in OUT/results.jsonl, and a killed run
-goes on where it was (a fit resumes from its last epoch). Cells live in OUT/base-<hash of the
-shipped pre-trained base's weights>, so a re-trained base makes the table anew. Wilhelmy's 863 images are split once
+It takes hours on 2 cores: every finished cell is kept in its table's results.jsonl, and a killed
+run goes on where it was (a fit resumes from its last epoch). Tables live in OUT/base-<hash of the
+shipped pre-trained base's weights>, so a re-trained base makes them anew. Wilhelmy's 863 images are split once
 by a seeded shuffle: 300 test images, the rest the training pool.
 
 With --unlabelled, each cell's training images beyond the labels it uses are given to fit as
 unlabelled images (``fit --unlabelled REST``: self-training), in a table of its own
 (OUT/base-<hash>/unlabelled); cells that use every image have none and are left out.
 
-With --refit, each cell is fitted with ``fit --refit`` (a second fit on every labelled image,
-validation images too), in a table of its own (OUT/base-<hash>/refit). A cell of the plain table
-that has finished is copied first, so only its refit trains: the first fit is the same either way,
-and its time counts in the cell's.
+The default fit ends with a refit (a second fit on every labelled image, validation images too),
+and its table is OUT/base-<hash>/refit. With --no-refit, each cell is fitted with ``fit
+--no-refit``, in OUT/base-<hash> (the table as it was before the refit was the default). A
+finished cell of that table is copied into the default one first, so only its refit trains: the
+first fit is the same either way, and its time counts in the cell's.
 
 After a change to the runtime's reading (preprocessing, decoding, trust), --reread reads every
 finished cell's test images again with its int8 file; fits and exports are kept, and so are their times.
@@ -139,19 +140,19 @@ def base_id() -> str:
 
 
 def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Path,
-               unlabelled: list[Path] | None = None, reexport: bool = False, plain: Path | None = None) -> dict:
-    """One cell; with ``plain`` (the plain table's folder), a --refit cell that starts as a copy of
-    the plain cell's finished run, on the same training folder (a run is tied to its folder)."""
+               unlabelled: list[Path] | None = None, reexport: bool = False, plain: Path | None = None,
+               flags: tuple[str, ...] = ()) -> dict:
+    """One cell; with ``plain`` (the --no-refit table's folder), a cell that starts as a copy of the
+    plain cell's finished run, on the same training folder (a run is tied to its folder)."""
     work = out / f"{style}-{n}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
     data = link_folder((plain or out) / f"{style}-{n}" / "train", train)
-    extra = ["--unlabelled", str(link_folder(work / "unlabelled", unlabelled))] if unlabelled else []
+    extra = [*flags, *(["--unlabelled", str(link_folder(work / "unlabelled", unlabelled))] if unlabelled else [])]
     runs = work / "run"
     model = work / "model.tflite"
     timing = work / "fit_seconds.json"
     if plain:
-        extra = ["--refit"]
         copy_finished_fit(plain / f"{style}-{n}", runs, timing)
     spent = json.loads(timing.read_text())["seconds"] if timing.exists() else 0.0
 
@@ -180,7 +181,7 @@ def bench_cell(style: str, n: int, train: list[Path], test: list[Path], out: Pat
 
 
 def copy_finished_fit(source: Path, runs: Path, timing: Path) -> None:
-    """A plain cell's finished run and fit time, copied once into a --refit cell."""
+    """A --no-refit cell's finished run and fit time, copied once into a default cell."""
     finished = source / "run" / "state.json"
     if runs.exists() or not finished.exists() or not json.loads(finished.read_text()).get("done"):
         return
@@ -221,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unlabelled", action="store_true",
                         help="self-training: give fit each cell's other training images as --unlabelled "
                              "(a table of its own; cells with no other images are left out)")
-    parser.add_argument("--refit", action="store_true",
-                        help="fit --refit: a second fit on every labelled image (a table of its own; a finished "
-                             "cell of the plain table is copied, so only the refit trains)")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="fit --no-refit: the table without the refit, in OUT/base-<hash> (the default table, "
+                             "in OUT/base-<hash>/refit, copies its finished cells, so only their refits train)")
     args = parser.parse_args(argv)
-    if args.refit and args.unlabelled:
-        parser.error("expected at most one of --refit and --unlabelled, got both")
+    if args.no_refit and args.unlabelled:
+        parser.error("expected at most one of --no-refit and --unlabelled, got both (--unlabelled fits have no refit)")
     styles, folder = holdout_styles.style_set(args.holdout)
     args.styles = [s for s in (args.styles or ",".join(styles)).split(",") if s]
     args.styles_dir = args.styles_dir or folder
@@ -240,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.wilhelmy and not args.wilhelmy.is_dir():
         parser.error(f"expected the Wilhelmy folder at --wilhelmy {args.wilhelmy}, found none")
     args.out = args.out / f"base-{base_id()}"  # cells made with another base are not this base's
-    plain = args.out if args.refit else None
-    if args.unlabelled or args.refit:
+    plain = None if args.no_refit or args.unlabelled else args.out
+    if not args.no_refit:
         args.out = args.out / ("unlabelled" if args.unlabelled else "refit")
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         if (style, n) not in done or again:
             print(f"{style} with {n} labels ...", file=sys.stderr, flush=True)
             row = bench_cell(style, n, train, test, args.out, rest if args.unlabelled else None,
-                             reexport=args.reexport and finished, plain=plain)
+                             reexport=args.reexport and finished, plain=plain,
+                             flags=("--no-refit",) if args.no_refit else ())
             with open(results, "a") as f:  # a cell's last row is its result
                 f.write(json.dumps(row) + "\n")
             done[(style, n)] = row

@@ -24,7 +24,8 @@ from trainer.train import check_time_steps
 #: Both cases of some letters, so the labels keep them apart.
 MIXED_CASE = "abcdABCD2345"
 #: Quick settings without --input-size: the size is chosen from the images.
-QUICK = ["--width-mult", "0.25", "--batch-size", "8", "--max-steps", "2", "--no-augment", "--seed", "1", "--epochs", "1"]
+QUICK = ["--width-mult", "0.25", "--batch-size", "8", "--max-steps", "2", "--no-augment", "--seed", "1", "--epochs", "1",
+         "--no-refit"]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""fit --refit: after the fit, a second fit on every labelled image, validation images included
+"""fit --refit (the default where validation only measures): after the fit, a second fit on every labelled image, validation images included
 (OUT/refit), from the same start; export writes its weights, checks them on the first fit's
 validation images and fits the confidence temperature on the first fit's reads of them."""
 
@@ -12,7 +12,7 @@ from trainer.export import calibration, parity
 from trainer.predict import predict_probs, to_inputs
 from trainer.runs import Run
 
-from .conftest import IMAGES
+from .conftest import IMAGES, render_data
 from .test_starts import AS_BASE, noise_data  # noqa: F401 (a fixture)
 
 
@@ -20,16 +20,22 @@ def _fit(train_cli, data, out, tiny, *more, code=0):
     return train_cli("fit", "--data", data, "--out", out, "--epochs", 3, *tiny, *more, code=code)
 
 
+def _default(tiny: list[str]) -> list[str]:
+    """The tiny settings without their --no-refit: fit's default."""
+    return [a for a in tiny if a != "--no-refit"]
+
+
 @pytest.fixture(scope="module")
 def refitted(train_cli, synth_data, tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("refit") / "run"
-    log = _fit(train_cli, synth_data, out, tiny, "--refit").output
+    log = _fit(train_cli, synth_data, out, _default(tiny)).output
     return Run(out), log
 
 
-def test_the_refit_trains_on_every_labelled_image_from_the_same_start(refitted):
+def test_by_default_the_refit_trains_on_every_labelled_image_from_the_same_start(refitted):
     run, log = refitted
     refit = run.refit
+    assert "then a refit on every labelled image" in log and "--no-refit" in log
     assert run.config.refit and not refit.config.refit
     assert refit.split == run.split  # the validation images it trains on are the first fit's
     assert refit.config.init_from == run.config.init_from and refit.config.seed == run.config.seed
@@ -63,9 +69,9 @@ def test_export_writes_the_refit_with_the_first_fits_temperature(train_cli, refi
 def test_evaluate_says_the_refit_trained_on_the_validation_images(train_cli, refitted, tmp_path):
     run, _ = refitted
     log = train_cli("evaluate", run.root, "--out", tmp_path, "--no-plots").output
-    assert "fitted with --refit" in log and "--data DIR" in log
+    assert "has a refit" in log and "--data DIR" in log
     other = train_cli("evaluate", run.root, "--data", run.config.data_dir, "--out", tmp_path, "--no-plots").output
-    assert "fitted with --refit" not in other
+    assert "has a refit" not in other
 
 
 def test_parity_fits_the_temperature_on_the_reads_it_is_given(refitted, train_cli, tmp_path):
@@ -90,14 +96,14 @@ def test_parity_fits_the_temperature_on_the_reads_it_is_given(refitted, train_cl
     assert given["accuracy"] == own["accuracy"] and given["agreement_with_keras"] == own["agreement_with_keras"]
 
 
-def test_a_finished_refit_resumes_as_done_and_without_the_flag_export_takes_the_first_fit(
+def test_a_finished_refit_resumes_as_done_and_with_no_refit_export_takes_the_first_fit(
         train_cli, refitted, synth_data, tiny, tmp_path):
     run, _ = refitted
     weights = run.refit.last_weights.read_bytes()
     again = _fit(train_cli, synth_data, run.root, tiny, "--refit").output
     assert again.count("run already finished") == 2 and run.refit.last_weights.read_bytes() == weights
-    plain = _fit(train_cli, synth_data, run.root, tiny).output
-    assert plain.count("run already finished") == 1 and "refit:" not in plain and not run.config.refit
+    plain = _fit(train_cli, synth_data, run.root, tiny).output  # tiny says --no-refit
+    assert "--no-refit" in tiny and plain.count("run already finished") == 1 and "refit:" not in plain and not run.config.refit
     log = train_cli("export", run.root, "--quantize", "float32", "--out", tmp_path / "m.tflite").output
     assert "exporting the refit" not in log and json.loads((tmp_path / "m.json").read_text())["run"]["weights"] == "last.weights.h5"
     _fit(train_cli, synth_data, run.root, tiny, "--refit")  # the refit kept on disk is this fit's again
@@ -142,6 +148,28 @@ def test_refit_is_refused_where_validation_measures(train_cli, synth_data, tiny,
     flags = [str(synth_data) if f == "DATA" else f for f in flags]
     result = _fit(train_cli, synth_data, tmp_path / "run", tiny, "--refit", *flags, code=2)
     assert "expected --refit with --select last" in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_run_from_before_the_refit_exports_its_fit_until_fit_runs_again(train_cli, synth_data, tiny, tmp_path):
+    out = tmp_path / "run"
+    _fit(train_cli, synth_data, out, tiny)
+    config = json.loads((out / "config.json").read_text())
+    del config["refit"]  # as written before the refit was kept
+    (out / "config.json").write_text(json.dumps(config))
+    assert not Run(out).config.refit
+    log = train_cli("export", out, "--quantize", "float32", "--out", tmp_path / "m.tflite").output
+    assert "exporting the refit" not in log
+    log = _fit(train_cli, synth_data, out, _default(tiny)).output  # today's default adds the refit
+    assert log.count("run already finished") == 1 and Run(out).config.refit and Run(out).refit.state["done"]
+
+
+@pytest.mark.parametrize("flags", [["--folds", "3", "--fold", "1"], ["--select", "best"], ["--unlabelled", "DATA"]])
+def test_by_default_no_refit_where_validation_measures(train_cli, synth_data, tiny, tmp_path, flags):
+    if "DATA" in flags:
+        flags = [str(render_data(tmp_path / "unlabelled", count=4, seed=9)) if f == "DATA" else f for f in flags]
+    out = tmp_path / "run"
+    log = train_cli("fit", "--data", synth_data, "--out", out, "--epochs", 1, *_default(tiny), *flags).output
+    assert "then a refit" not in log and not Run(out).config.refit and not Run(out).refit.root.exists()
 
 
 def test_a_two_start_refit_starts_where_the_kept_fit_started(train_cli, noise_data, tmp_path):  # noqa: F811

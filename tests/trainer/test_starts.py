@@ -19,8 +19,9 @@ from trainer import data as D
 
 from .conftest import CHARSET
 
-#: The base's arch and width at the synthetic images' own size, so auto fine-tunes from the base.
-AS_BASE = ["--input-size", "50x200", "--epochs", 1, "--max-steps", 2, "--batch-size", 8, "--no-augment"]
+#: The base's arch and width at the synthetic images' own size, so auto fine-tunes from the base;
+#: one fit (test_refit has two starts with a refit).
+AS_BASE = ["--input-size", "50x200", "--epochs", 1, "--max-steps", 2, "--batch-size", 8, "--no-augment", "--no-refit"]
 
 
 def _labelled(folder: Path) -> D.Labelled:

@@ -22,7 +22,7 @@ CHARS = "abc123"
 LENGTHS = (3, 5)
 #: Few epochs, but enough steps for the heads to learn where the text ends.
 SHORT = ["--input-size", "32x128", "--batch-size", "8", "--max-steps", "8", "--no-augment", "--learning-rate", "0.003",
-         "--seed", "1"]
+         "--seed", "1", "--no-refit"]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from ._version import __version__
 from .archs import ARCHS
 from .config import AUTO_HEIGHT, DEFAULTS, SELECT, SELECT_LAST, SIZE_RULE, SIZE_SCALE_RULE, RunConfig
 from .defaults import (ANNEAL_FRACTION, AUTO, FINE_TUNE_MAX, HOLD_STEPS, MIN_LR_FRACTION, NONE, PATIENCE_STEPS,
-                       PSEUDO_MIN_CONFIDENCE, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
+                       PSEUDO_MIN_CONFIDENCE, REFIT, SELF_TRAIN_HINT_BELOW, STEP_BUDGET, STUDENT_STEP_FRACTION,
                        TWO_STARTS_ABOVE_CER, ZERO_SHOT_SAMPLE, CROP_FROM_ZOOM, CROP_SAMPLE, base_pixels_per_character,
                        choose, choose_resize, is_base)
 from .export import INT8_LOSS_CHANCE, MAX_INT8_ACCURACY_DROP
@@ -174,11 +174,12 @@ def main() -> None:
                    "and validates on the labelled images only. About one and a half times a plain fit.")
 @click.option("--pseudo-confidence", type=click.FloatRange(0, 1), default=PSEUDO_MIN_CONFIDENCE, show_default=True,
               help="With --unlabelled: the calibrated confidence a teacher's read needs to join the training images.")
-@click.option("--refit/--no-refit", default=DEFAULTS["refit"], show_default=True,
+@click.option("--refit/--no-refit", default=None,
               help="After the fit, fit once more on every labelled image, the validation images too (OUT/refit): the "
                    "same start, seed and recipe, about twice the time. export then writes the refit's weights, checked "
-                   "and calibrated on the first fit's validation images. With --select last only; not with --folds, "
-                   "--fold or --unlabelled.")
+                   "and calibrated on the first fit's validation images. Default: "
+                   + ("on" if REFIT else "off") + ", except with --select best, --folds or --unlabelled, which "
+                   "measure on the validation images a refit would train on (--refit with them is refused).")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run in --out instead of resuming it.")
 def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed, val_fraction, charset, input_size,
         resize, color, learning_rate, patience, augment, strokes, width_mult, max_steps, init_from, folds, fold, select,
@@ -193,10 +194,7 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         raise click.UsageError(f"expected --fold 1..K with --folds K, got --folds {folds} --fold {fold}")
     if unlabelled_dir and folds:
         raise click.UsageError("expected at most one of --unlabelled and --folds, got both")
-    if refit and (folds or unlabelled_dir or select != SELECT_LAST):
-        given = "--folds" if folds else "--unlabelled" if unlabelled_dir else f"--select {select}"
-        raise click.UsageError(f"expected --refit with --select {SELECT_LAST} and without --folds or --unlabelled, "
-                               f"got {given}: the refit trains on the validation images that these measure on")
+    asked, refit = refit, _refit(refit, folds, unlabelled_dir, select)
     size = _input_size(input_size)
     # The labels are checked before TensorFlow is imported: bad data fails at once.
     labels = D.find_labels(data_dir, labels_file)
@@ -251,6 +249,9 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         pseudo_confidence=pseudo_confidence if unlabelled_dir else None, refit=refit)
     if overwrite:
         discard_refit(out)
+    if refit and asked is None:
+        _log("then a refit on every labelled image, the validation images too: about twice the time (--no-refit: "
+             "none)")
     if unlabelled_dir:
         from trainer.selftrain import fit_self_trained
 
@@ -264,6 +265,17 @@ def fit(data_dir, labels_file, ignore_case, arch, out, epochs, batch_size, seed,
         fit_all(config, out, overwrite=overwrite, log=_log, command=_command())
     if refit:
         run_refit(out, log=_log, command=_command())
+
+
+def _refit(asked: bool | None, folds: int | None, unlabelled_dir: str | None, select: str) -> bool:
+    """Whether the fit is followed by a refit: --refit/--no-refit, else the default wherever
+    validation only measures."""
+    measures = ("--folds" if folds else "--unlabelled" if unlabelled_dir
+                else f"--select {select}" if select != SELECT_LAST else None)
+    if asked and measures:
+        raise click.UsageError(f"expected --refit with --select {SELECT_LAST} and without --folds or --unlabelled, "
+                               f"got {measures}: the refit trains on the validation images that these measure on")
+    return (REFIT if asked is None else asked) and not measures
 
 
 @main.command()

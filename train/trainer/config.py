@@ -61,7 +61,9 @@ class RunConfig:
     max_length: int | None = None
     unlabelled: str | None = None  # self-training: a folder of unlabelled images (trainer.selftrain)
     pseudo_confidence: float | None = None  # with unlabelled: the reads it keeps; None: trainer.defaults'
-    refit: bool = False  # then a second fit on every labelled image, validation images too (trainer.train.refit)
+    # Then a second fit on every labelled image, validation images too (trainer.train.refit). False here:
+    # runs made before it was kept had none; fit's default is trainer.defaults.REFIT.
+    refit: bool = False
     trainer_version: str = __version__
 
     @property
