@@ -1,6 +1,7 @@
-"""fit --refit (the default where validation only measures): after the fit, a second fit on every labelled image, validation images included
-(OUT/refit), from the same start; export writes its weights, checks them on the first fit's
-validation images and fits the confidence temperature on the first fit's reads of them."""
+"""fit --refit (the default where validation only measures): after the fit, a second fit on every
+labelled image, validation images included (OUT/refit), from the same start; export writes its
+weights, checks them on the first fit's validation images and fits the confidence temperature on the
+first fit's reads of them."""
 
 import json
 
@@ -103,7 +104,8 @@ def test_a_finished_refit_resumes_as_done_and_with_no_refit_export_takes_the_fir
     again = _fit(train_cli, synth_data, run.root, tiny, "--refit").output
     assert again.count("run already finished") == 2 and run.refit.last_weights.read_bytes() == weights
     plain = _fit(train_cli, synth_data, run.root, tiny).output  # tiny says --no-refit
-    assert "--no-refit" in tiny and plain.count("run already finished") == 1 and "refit:" not in plain and not run.config.refit
+    assert "--no-refit" in tiny and plain.count("run already finished") == 1
+    assert "refit:" not in plain and not run.config.refit
     log = train_cli("export", run.root, "--quantize", "float32", "--out", tmp_path / "m.tflite").output
     assert "exporting the refit" not in log and json.loads((tmp_path / "m.json").read_text())["run"]["weights"] == "last.weights.h5"
     _fit(train_cli, synth_data, run.root, tiny, "--refit")  # the refit kept on disk is this fit's again

@@ -81,7 +81,8 @@ def evaluate(run_dir: str | os.PathLike, data_dir: str | None = None, tflite: st
     run = Run(run_dir)
     config = run.config
     if config.refit and data_dir is None:
-        log(f"{run_dir} has a refit (fit's default; --no-refit: none): the refit that export writes ({run.refit.root}) trained on these "
+        log(f"{run_dir} has a refit (fit's default; --no-refit: none): the refit that export writes "
+            f"({run.refit.root}) trained on these "
             f"validation images, so to measure it, evaluate its file on other labelled images (--data DIR)")
     dataset = eval_images(run, data_dir, log, labels)
     if not dataset.names:
